@@ -1,0 +1,122 @@
+/* db.h: the node's metadata in SQLite (WAL, busy timeout, foreign keys, numbered
+ * migrations in PRAGMA user_version, statements prepared once).
+ *
+ * One struct db is one connection, used by one thread at a time. The daemon opens one
+ * per thread that touches the database; the CLI opens its own (read-only commands use
+ * DB_RDONLY and never fail with "database is locked" while the daemon writes).
+ *
+ * Return convention: 0 ok, 1 "not found" where stated, -1 error with *cause set
+ * (sqlite3_errmsg included). */
+#ifndef P2P_DB_H
+#define P2P_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DB_RDONLY 0x1
+
+#define NODE_ID_LEN 32 /* node IDs are 32 bytes (derived from the Ed25519 key) */
+
+struct db;
+struct manifest;
+
+/* Opens (creating with mode 0600 unless DB_RDONLY) and migrates to the latest schema.
+ * A DB_RDONLY open of a database at an older schema fails with a clear cause. */
+int db_open(struct db **out, const char *path, int flags, char **cause);
+void db_close(struct db *db); /* NULL ok */
+int db_schema_version(struct db *db);
+
+int db_begin(struct db *db, char **cause); /* BEGIN IMMEDIATE */
+int db_commit(struct db *db, char **cause);
+void db_rollback(struct db *db);
+
+/* Key/value settings of this node (node id, HLC high-water mark, ...). */
+int db_meta_get(struct db *db, const char *k, char **v, char **cause); /* 1 if unset */
+int db_meta_set(struct db *db, const char *k, const char *v, char **cause);
+
+/* ---- files: one row per version; tombstones are rows with deleted = 1 ---------------- */
+struct db_file {
+	int64_t id;
+	char *key;
+	uint64_t version;                /* hybrid logical clock: ms << 16 | counter */
+	uint8_t origin[NODE_ID_LEN];     /* writer's node id (zeros before identities exist) */
+	int deleted;                     /* tombstone */
+	uint64_t size;
+	uint32_t chunk_size;
+	uint64_t nchunks;
+	uint8_t file_hash[32];
+	uint8_t manifest_hash[32];
+	int64_t created_ms;
+	uint64_t chunks_present;         /* filled by db_file_get / db_files_list */
+};
+void db_file_clear(struct db_file *f); /* frees key; NULL ok */
+
+/* The current version of key: the row with the greatest (version, origin). Returns 1
+ * when there is none or it is a tombstone (f->deleted tells which if include_deleted). */
+int db_file_get(struct db *db, const char *key, int include_deleted, struct db_file *f,
+    char **cause);
+/* Load the ordered chunk list of a file row into m (manifest from store.h). */
+int db_file_manifest(struct db *db, int64_t file_id, struct manifest *m, char **cause);
+/* Record a new version (call inside db_begin/db_commit): inserts missing chunk rows as
+ * present (local=1), the file row and its file_chunks, then removes every older
+ * version and tombstone of the key (their chunks become GC candidates). If a newer
+ * version of the key already exists the row is still recorded but is not current.
+ * Sets f->id. */
+int db_file_put(struct db *db, struct db_file *f, const struct manifest *m, char **cause);
+/* Write a tombstone for key with the given version/origin and drop older versions.
+ * Returns 1 if there was no live version to delete. */
+int db_file_delete(struct db *db, const char *key, uint64_t version,
+    const uint8_t origin[NODE_ID_LEN], int64_t now_ms, char **cause);
+/* Current versions in key order; tombstones only if include_deleted.
+ * cb returns 0 to go on, non-zero to stop. */
+int db_files_list(struct db *db, int include_deleted,
+    int (*cb)(void *arg, const struct db_file *f), void *arg, char **cause);
+
+/* ---- chunks ------------------------------------------------------------------------ */
+/* 1 if a chunk row exists with local = 1 (held on this node), 0 if not, -1 error. */
+int db_chunk_have(struct db *db, const uint8_t h[32], char **cause);
+/* Chunks held locally that no file references: up to limit hashes into out[]. */
+int db_chunks_unreferenced(struct db *db, uint8_t (*out)[32], size_t limit, size_t *n,
+    char **cause);
+/* Delete the chunk row if it is still unreferenced: 1 deleted, 0 referenced, -1 error. */
+int db_chunk_forget(struct db *db, const uint8_t h[32], char **cause);
+/* Every locally held chunk, with its size and the number of files that reference it. */
+int db_chunks_each(struct db *db,
+    int (*cb)(void *arg, const uint8_t h[32], uint64_t size, uint64_t refs), void *arg,
+    char **cause);
+int db_chunk_set_local(struct db *db, const uint8_t h[32], int local, char **cause);
+
+struct db_stats {
+	uint64_t files, tombstones, bytes; /* bytes: sum of current versions' sizes */
+	uint64_t chunks, chunk_bytes;      /* locally held, deduplicated */
+	uint64_t peers;
+};
+int db_stats(struct db *db, struct db_stats *st, char **cause);
+
+/* ---- peers (used by the network; designed now) ------------------------------------- */
+struct db_peer {
+	uint8_t id[NODE_ID_LEN];
+	char addr[300];       /* "host:port", "[v6]:port" or "bt:AA:BB:CC:DD:EE:FF/ch" */
+	char transport[8];    /* "tcp" | "rfcomm" */
+	char status[16];      /* "connected" | "disconnected" | "failed" | "left" */
+	int64_t first_seen_ms, last_seen_ms, last_connect_ms;
+	int64_t failures;     /* consecutive */
+	int64_t rtt_us;       /* -1 unknown */
+};
+int db_peer_upsert(struct db *db, const struct db_peer *p, char **cause);
+int db_peer_get(struct db *db, const uint8_t id[NODE_ID_LEN], struct db_peer *p,
+    char **cause); /* 1 if unknown */
+int db_peers_list(struct db *db, int (*cb)(void *arg, const struct db_peer *p), void *arg,
+    char **cause);
+/* Remove peers whose last_seen is older than cutoff_ms; *n gets the count. */
+int db_peers_cleanup(struct db *db, int64_t cutoff_ms, uint64_t *n, char **cause);
+
+/* ---- shares: which peer holds which chunk (replication; designed now) -------------- */
+int db_share_set(struct db *db, const uint8_t peer[NODE_ID_LEN], const uint8_t h[32],
+    int64_t now_ms, char **cause);
+int db_share_drop(struct db *db, const uint8_t peer[NODE_ID_LEN], const uint8_t h[32],
+    char **cause);
+int db_shares_of_chunk(struct db *db, const uint8_t h[32],
+    int (*cb)(void *arg, const uint8_t peer[NODE_ID_LEN]), void *arg, char **cause);
+
+#endif

@@ -1,0 +1,36 @@
+/* node.h: the daemon (`p2p serve`). */
+#ifndef P2P_NODE_H
+#define P2P_NODE_H
+
+#include <stdint.h>
+
+#define NODE_MAX_LISTEN 8
+#define NODE_MAX_BOOTSTRAP 32
+
+struct node_config {
+	char *db_path;        /* <datadir>/p2p.db; the data directory is its folder */
+	char *api_addr;       /* NULL, or "127.0.0.1:PORT" / "[::1]:PORT" for a TCP API */
+	uint32_t chunk_size;  /* bytes, CHUNK_SIZE_MIN..CHUNK_SIZE_MAX */
+	int log_level;
+	/* network (issue 3 onwards); zero/NULL = defaults */
+	char *listen[NODE_MAX_LISTEN];
+	int nlisten;
+	char *bootstrap[NODE_MAX_BOOTSTRAP];
+	int nbootstrap;
+	char *bootstrap_url;
+	char *network_key_file;
+	char *join_ticket;
+	int max_peers;
+	int mdns;             /* 1 = on (default) */
+	int bluetooth;
+	int no_tcp;
+};
+
+void node_config_init(struct node_config *cfg);
+void node_config_free(struct node_config *cfg);
+
+/* Run the daemon until SIGINT/SIGTERM. Returns a process exit code (0 clean stop,
+ * 1 failure, after printing one clear line about why). */
+int node_run(const struct node_config *cfg);
+
+#endif

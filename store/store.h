@@ -1,0 +1,119 @@
+/* store.h: the content-addressed chunk store under a node's data directory.
+ *
+ *   <datadir>/chunks/ab/cd/<64 hex>   one file per chunk, named by its SHA-256
+ *   <datadir>/chunks/tmp/              chunk files being written (emptied by store_open)
+ *
+ * The store knows files and hashes only; which chunks are referenced is the database's
+ * business (db/). Durability protocol (see docs/ARCHITECTURE.md):
+ *   1. store_write_chunk(): write tmp file, rename into place (no fsync);
+ *   2. store_sync(): one syncfs() for everything written since the last sync;
+ *   3. only then the caller commits the DB rows that make the chunks "present".
+ * A chunk file without a DB row is an orphan (a crash between 1 and 3) and is never
+ * trusted for dedup: dedup asks the database, not the file system.
+ *
+ * Pins protect chunks that an in-flight store or get relies on from the garbage
+ * collector: pin before checking the DB for the chunk, unpin after commit/abort/get end.
+ * All functions are thread-safe unless said otherwise. */
+#ifndef P2P_STORE_H
+#define P2P_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <openssl/evp.h>
+
+#define HASH_LEN 32
+#define HASH_HEX (2 * HASH_LEN + 1)
+#define CHUNK_SIZE_DEFAULT (1u << 20)
+#define CHUNK_SIZE_MIN (4u << 10)
+#define CHUNK_SIZE_MAX (16u << 20)
+
+struct store;
+
+/* Creates <datadir>/chunks and chunks/tmp if needed, removes leftovers in chunks/tmp. */
+int store_open(struct store **out, const char *datadir, char **cause);
+void store_close(struct store *s); /* NULL ok */
+
+void store_chunk_path(const struct store *s, const uint8_t h[HASH_LEN], char *buf, size_t len);
+
+/* SHA-256 of a buffer (OpenSSL EVP). */
+void hash_buf(const void *p, size_t n, uint8_t out[HASH_LEN]);
+
+/* Write a chunk whose hash the caller computed: tmp file + rename. If a file of that
+ * name exists it is replaced (it may be an unsynced orphan). 0 ok; -1 with *cause
+ * (ENOSPC is reported as "no space left on device"; errno is preserved). */
+int store_write_chunk(struct store *s, const uint8_t h[HASH_LEN], const void *p, size_t n,
+    char **cause);
+/* Make every chunk written so far durable: one syncfs() on the store's file system. */
+int store_sync(struct store *s, char **cause);
+
+/* Open a chunk for reading; *size gets its length. 0 ok, 1 missing, -1 error. */
+int store_open_chunk(struct store *s, const uint8_t h[HASH_LEN], int *fd, uint64_t *size,
+    char **cause);
+/* Read a whole chunk (<= max bytes) into buf and check its hash.
+ * 0 ok, 1 missing, 2 corrupt (hash or size mismatch), -1 error. */
+int store_read_chunk(struct store *s, const uint8_t h[HASH_LEN], void *buf, size_t max,
+    size_t *n, char **cause);
+/* Re-hash a chunk file. 0 ok, 1 missing, 2 corrupt, -1 error. */
+int store_verify_chunk(struct store *s, const uint8_t h[HASH_LEN], uint64_t *size,
+    char **cause);
+
+/* Pins: a counted set of hashes. */
+void store_pin(struct store *s, const uint8_t h[HASH_LEN]);
+void store_unpin(struct store *s, const uint8_t h[HASH_LEN]);
+int store_pinned(struct store *s, const uint8_t h[HASH_LEN]);
+size_t store_pin_count(struct store *s);
+/* Garbage collection of one chunk: under the pin lock, if the hash is not pinned, call
+ * forget(arg, h) (which deletes the DB row and returns 1 if it was still unreferenced,
+ * 0 if not, -1 on error) and, when it returned 1, unlink the file.
+ * Returns 1 removed, 0 kept (pinned or referenced), -1 error. */
+int store_gc_chunk(struct store *s, const uint8_t h[HASH_LEN],
+    int (*forget)(void *arg, const uint8_t h[HASH_LEN]), void *arg);
+/* Walk every chunk file (not tmp/); cb returns 0 to go on, non-zero to stop.
+ * Files whose names are not 64 lowercase hex digits are reported with h == NULL. */
+int store_walk(struct store *s, int (*cb)(void *arg, const uint8_t *h, const char *path),
+    void *arg, char **cause);
+
+/* A manifest identifies one version of a file: its size, chunk size, the SHA-256 of the
+ * whole content and the ordered chunk hashes (all chunk_size bytes except the last). */
+struct manifest {
+	uint64_t size;
+	uint32_t chunk_size;
+	uint64_t nchunks;
+	uint8_t file_hash[HASH_LEN];
+	uint8_t (*chunks)[HASH_LEN]; /* nchunks entries, owned */
+};
+
+#define MANIFEST_MAX_CHUNKS (1ull << 24) /* 16 Mi chunks: 16 TiB at 1 MiB */
+void manifest_init(struct manifest *m, uint32_t chunk_size);
+void manifest_free(struct manifest *m); /* frees chunks; NULL ok */
+void manifest_add(struct manifest *m, const uint8_t h[HASH_LEN]);
+/* Expected length of chunk i. */
+uint32_t manifest_chunk_len(const struct manifest *m, uint64_t i);
+/* Canonical encoding (docs/PROTOCOL.md "Manifest"): encode to a malloc'd buffer. */
+int manifest_encode(const struct manifest *m, uint8_t **out, size_t *len);
+/* Decode untrusted bytes; checks every bound and that size matches nchunks/chunk_size.
+ * 0 ok, -1 with *cause. */
+int manifest_decode(struct manifest *m, const void *p, size_t len, char **cause);
+/* SHA-256 of the canonical encoding: the version's identity. */
+void manifest_hash(const struct manifest *m, uint8_t out[HASH_LEN]);
+
+/* Stage: build one new version from parts given strictly in order (idx 0, 1, ...).
+ * Each part is one chunk (chunk_size bytes, the last may be shorter, a 0-byte file has
+ * no part). stage_put hashes the chunk, pins it, asks have(arg, h) whether the DB
+ * already holds it (1 yes, 0 no) and writes it only if not; it also feeds the
+ * whole-file SHA-256. Not thread-safe per stage: one thread at a time per stage. */
+struct stage;
+struct stage *stage_new(struct store *s, uint32_t chunk_size);
+int stage_put(struct stage *st, const void *p, size_t n,
+    int (*have)(void *arg, const uint8_t h[HASH_LEN]), void *arg, char **cause);
+uint64_t stage_size(const struct stage *st);
+uint64_t stage_nparts(const struct stage *st);
+/* Finish: fills m (a copy of the chunk list). Does not sync: the caller batches
+ * store_sync() with other stages before committing. Chunks stay pinned. */
+int stage_finish(struct stage *st, struct manifest *m, char **cause);
+/* Unpin every chunk this stage pinned and free it. NULL ok. */
+void stage_free(struct stage *st);
+
+#endif

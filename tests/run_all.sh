@@ -1,0 +1,8 @@
+#!/bin/sh
+# make test / make asan: unit tests then integration tests for the build in $1.
+build=${1:-build}
+rc=0
+sh tests/run_unit.sh "$build"/tests/test_* || rc=1
+P2P_BIN=$(pwd)/$build/p2p sh tests/run_integration.sh || rc=1
+if [ $rc -eq 0 ]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; fi
+exit $rc
