@@ -21,7 +21,8 @@ struct db;
 struct manifest;
 
 /* Opens (creating with mode 0600 unless DB_RDONLY) and migrates to the latest schema.
- * A DB_RDONLY open of a database at an older schema fails with a clear cause. */
+ * A DB_RDONLY open of a database at an older schema fails with a clear cause; of a
+ * missing file, it fails with errno ENOENT and creates nothing. */
 int db_open(struct db **out, const char *path, int flags, char **cause);
 void db_close(struct db *db); /* NULL ok */
 int db_schema_version(struct db *db);
@@ -52,23 +53,28 @@ struct db_file {
 void db_file_clear(struct db_file *f); /* frees key; NULL ok */
 
 /* The current version of key: the row with the greatest (version, origin). Returns 1
- * when there is none or it is a tombstone (f->deleted tells which if include_deleted). */
+ * when there is none or it is a tombstone (f->deleted tells which if include_deleted).
+ * f is overwritten; db_file_clear() it after any return. */
 int db_file_get(struct db *db, const char *key, int include_deleted, struct db_file *f,
     char **cause);
-/* Load the ordered chunk list of a file row into m (manifest from store.h). */
+/* Load the ordered chunk list of a file row into m (manifest from store.h).
+ * 1 if the row is gone (a newer version replaced it meanwhile); m is then empty. */
 int db_file_manifest(struct db *db, int64_t file_id, struct manifest *m, char **cause);
 /* Record a new version (call inside db_begin/db_commit): inserts missing chunk rows as
  * present (local=1), the file row and its file_chunks, then removes every older
  * version and tombstone of the key (their chunks become GC candidates). If a newer
  * version of the key already exists the row is still recorded but is not current.
- * Sets f->id. */
+ * Sets f->id. size, chunk_size, nchunks and file_hash are taken from m (and copied
+ * into f). With f->deleted set it records a tombstone (m NULL or without chunks), e.g.
+ * a replicated delete of a key this node never had. Recording the same (key, version,
+ * origin) again is a no-op; with different content it fails. */
 int db_file_put(struct db *db, struct db_file *f, const struct manifest *m, char **cause);
 /* Write a tombstone for key with the given version/origin and drop older versions.
  * Returns 1 if there was no live version to delete. */
 int db_file_delete(struct db *db, const char *key, uint64_t version,
     const uint8_t origin[NODE_ID_LEN], int64_t now_ms, char **cause);
 /* Current versions in key order; tombstones only if include_deleted.
- * cb returns 0 to go on, non-zero to stop. */
+ * cb returns 0 to go on, non-zero to stop; f (and f->key) is valid only during cb. */
 int db_files_list(struct db *db, int include_deleted,
     int (*cb)(void *arg, const struct db_file *f), void *arg, char **cause);
 
@@ -78,7 +84,8 @@ int db_chunk_have(struct db *db, const uint8_t h[32], char **cause);
 /* Chunks held locally that no file references: up to limit hashes into out[]. */
 int db_chunks_unreferenced(struct db *db, uint8_t (*out)[32], size_t limit, size_t *n,
     char **cause);
-/* Delete the chunk row if it is still unreferenced: 1 deleted, 0 referenced, -1 error. */
+/* Delete the chunk row if it is still unreferenced: 1 deleted, 0 referenced (or no
+ * such row), -1 error. */
 int db_chunk_forget(struct db *db, const uint8_t h[32], char **cause);
 /* Every locally held chunk, with its size and the number of files that reference it. */
 int db_chunks_each(struct db *db,
@@ -112,6 +119,7 @@ int db_peers_list(struct db *db, int (*cb)(void *arg, const struct db_peer *p), 
 int db_peers_cleanup(struct db *db, int64_t cutoff_ms, uint64_t *n, char **cause);
 
 /* ---- shares: which peer holds which chunk (replication; designed now) -------------- */
+/* The peer must be known (db_peer_upsert); removing a peer removes its shares. */
 int db_share_set(struct db *db, const uint8_t peer[NODE_ID_LEN], const uint8_t h[32],
     int64_t now_ms, char **cause);
 int db_share_drop(struct db *db, const uint8_t peer[NODE_ID_LEN], const uint8_t h[32],

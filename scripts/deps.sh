@@ -6,7 +6,8 @@ set -eu
 PKGS="make gcc libc6-dev pkg-config git ca-certificates
 libsqlite3-dev libevent-dev libssl-dev libcurl4-openssl-dev libjansson-dev check
 libsystemd-dev libedit-dev
-sqlite3 curl procps iproute2 util-linux psmisc openssl"
+sqlite3 curl procps iproute2 util-linux psmisc openssl
+jq socat systemd passwd"
 
 missing=""
 for p in $PKGS; do

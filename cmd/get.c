@@ -1,0 +1,282 @@
+/* get.c: `p2p get <key> [--out F|-]`: stream a file from the daemon to a file (temp
+ * file + fsync + rename, so a failed get leaves nothing behind) or to standard output. */
+#include "cmd/client.h"
+#include "cmd/cmd.h"
+#include "cmd/common.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int cmd_get_exec(int argc, char **argv);
+
+const struct cmd_entry cmd_get_entry = {
+	.name = "get",
+	.alias = NULL,
+	.usage = "<key> [--out FILE|-] [--quiet] [--db PATH]",
+	.summary = "fetch a file by key",
+	.help =
+	    "Fetch the current version of KEY from the running node and write it to FILE, or\n"
+	    "to standard output without --out (or with --out -).\n"
+	    "\n"
+	    "FILE is written safely: the bytes go to a temporary file in FILE's directory,\n"
+	    "which is synced and renamed over FILE only when the whole content arrived and its\n"
+	    "length and SHA-256 match what the node announced. A failed get leaves no partial\n"
+	    "file and does not touch an existing FILE.\n"
+	    "\n"
+	    "Options:\n"
+	    "  -o, --out FILE  write to FILE (\"-\": standard output); its directory must exist\n"
+	    "  -q, --quiet     no progress line\n"
+	    "  --db PATH       the node's database (its folder holds the daemon's api.sock)\n"
+	    "\n"
+	    "Exit status: 0 ok; 1 not found, no daemon, or write error; 2 usage error or bad\n"
+	    "key.\n"
+	    "\n"
+	    "Examples:\n"
+	    "  p2p get notes.txt --out ./notes.txt\n"
+	    "  p2p get backups/photos.tar | tar x\n",
+	.exec = cmd_get_exec,
+};
+
+struct download {
+	const char *key;
+	const char *out;       /* NULL: standard output */
+	int fd;
+	char *tmp;             /* temp file path while it exists */
+	EVP_MD_CTX *sha;
+	struct progress prog;
+};
+
+static int
+get_sink(void *arg, const void *p, size_t n)
+{
+	struct download *d = arg;
+	const char *s = p;
+
+	EVP_DigestUpdate(d->sha, p, n);
+	while (n > 0) {
+		ssize_t w = write(d->fd, s, n);
+
+		if (w == -1) {
+			if (errno == EINTR && !cmd_interrupted)
+				continue;
+			/* A closed pipe (`p2p get k | head`) is the reader's choice: quietly. */
+			if (!(errno == EPIPE && d->out == NULL))
+				cmd_err("write %s: %s", d->out ? d->out : "standard output",
+				    strerror(errno));
+			return -1;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void
+get_progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct download *d = arg;
+
+	if (total > 0)
+		d->prog.total = total;
+	progress_update(&d->prog, done);
+}
+
+/* Check --out before contacting the daemon. */
+static int
+check_out(const char *out, char **dirp)
+{
+	struct stat st;
+	char *dir = path_dirname(out);
+
+	*dirp = NULL;
+	if (stat(dir, &st) == -1) {
+		cmd_err("cannot write %s: directory %s: %s", out, dir, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		cmd_err("cannot write %s: %s is not a directory", out, dir);
+		goto fail;
+	}
+	if (access(dir, W_OK | X_OK) == -1) {
+		cmd_err("cannot write %s: directory %s: %s", out, dir, strerror(errno));
+		goto fail;
+	}
+	if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+		cmd_err("cannot write %s: it is a directory", out);
+		goto fail;
+	}
+	*dirp = dir;
+	return 0;
+fail:
+	free(dir);
+	return -1;
+}
+
+static int
+make_temp(struct download *d, const char *dir)
+{
+	const char *base = strrchr(d->out, '/');
+	mode_t mask;
+
+	base = base != NULL ? base + 1 : d->out;
+	xasprintf(&d->tmp, "%s/.%s.p2p-XXXXXX", dir, base);
+	if ((d->fd = mkstemp(d->tmp)) == -1) {
+		cmd_err("cannot create a temporary file in %s: %s", dir, strerror(errno));
+		free(d->tmp);
+		d->tmp = NULL;
+		return -1;
+	}
+	/* mkstemp makes 0600; give the file the mode a plain create would. */
+	mask = umask(0);
+	umask(mask);
+	(void)fchmod(d->fd, 0666 & ~mask);
+	return 0;
+}
+
+static int
+cmd_get_exec(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "out", required_argument, NULL, 'o' },
+		CMD_OPT_QUIET, CMD_OPT_DB, CMD_OPT_END,
+	};
+	const struct cmd_entry *e = &cmd_get_entry;
+	struct cmd_common co;
+	struct download d;
+	struct client *c = NULL;
+	struct client_req q = { .method = "GET" };
+	struct client_reply r;
+	char *db = NULL, *dir = NULL, *ekey = NULL, *path = NULL;
+	char local[HASH_HEX];
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	int ch, rc = EXIT_FAIL;
+
+	memset(&d, 0, sizeof d);
+	d.fd = -1;
+	memset(&r, 0, sizeof r);
+	cmd_common_init(&co);
+	cmd_getopt_begin();
+	while ((ch = getopt_long(argc, argv, ":o:q", opts, NULL)) != -1) {
+		if (cmd_common_opt(&co, ch, optarg))
+			continue;
+		if (ch == 'o') {
+			d.out = optarg;
+			continue;
+		}
+		return cmd_bad_option(e, argv, ch);
+	}
+	if (argc - optind < 1)
+		return cmd_usage(e, "expected a key");
+	if (argc - optind > 1)
+		return cmd_usage(e, "unexpected argument '%s'", argv[optind + 1]);
+	if ((rc = cmd_check_key(argv[optind])) != 0)
+		return rc;
+	rc = EXIT_FAIL;
+	d.key = argv[optind];
+	if (d.out != NULL && (strcmp(d.out, "-") == 0 || *d.out == '\0')) {
+		if (*d.out == '\0')
+			return cmd_usage(e, "--out needs a file name");
+		d.out = NULL;
+	}
+	if (d.out != NULL && check_out(d.out, &dir) == -1)
+		return EXIT_FAIL;
+
+	if ((db = cmd_db_resolve(co.db)) == NULL)
+		goto out;
+	if (client_open(&c, db, 0) != 0)
+		goto out;
+	cmd_signals_begin();
+	if (d.out != NULL) {
+		if (make_temp(&d, dir) == -1)
+			goto out;
+	} else {
+		fflush(stdout);
+		d.fd = STDOUT_FILENO;
+	}
+	if ((d.sha = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(d.sha, EVP_sha256(), NULL) != 1)
+		fatalx("EVP_DigestInit_ex");
+
+	ekey = client_escape(c, d.key);
+	xasprintf(&path, "/v1/files/%s", ekey);
+	q.path = path;
+	q.sink = get_sink;
+	q.sink_arg = &d;
+	q.progress = get_progress;
+	q.progress_arg = &d;
+	/* No progress line over a terminal we are writing the content to. */
+	progress_begin(&d.prog, progress_wanted(co.quiet) &&
+	    (d.out != NULL || !isatty(STDOUT_FILENO)), 0);
+	if (client_do(c, &q, &r) != 0)
+		goto out;
+	progress_end(&d.prog);
+	if (r.status == 404) {
+		cmd_err("not found: %s", d.key);
+		goto out;
+	}
+	if (r.status != 200) {
+		client_print_error(&r);
+		goto out;
+	}
+	if (r.content_length >= 0 && (uint64_t)r.content_length != r.received) {
+		cmd_err("short transfer of %s: got %llu of %lld bytes", d.key,
+		    (unsigned long long)r.received, (long long)r.content_length);
+		goto out;
+	}
+	EVP_DigestFinal_ex(d.sha, md, &mdlen);
+	hex_encode(md, HASH_LEN, local);
+	if (r.sha256[0] != '\0' && strcasecmp(r.sha256, local) != 0) {
+		cmd_err("content of %s does not match its sha256 (got %s, expected %s)", d.key,
+		    local, r.sha256);
+		goto out;
+	}
+	if (d.out != NULL) {
+		if (fsync(d.fd) == -1) {
+			cmd_err("fsync %s: %s", d.tmp, strerror(errno));
+			goto out;
+		}
+		if (close(d.fd) == -1) {
+			d.fd = -1;
+			cmd_err("close %s: %s", d.tmp, strerror(errno));
+			goto out;
+		}
+		d.fd = -1;
+		if (rename(d.tmp, d.out) == -1) {
+			cmd_err("rename %s to %s: %s", d.tmp, d.out, strerror(errno));
+			goto out;
+		}
+		free(d.tmp);
+		d.tmp = NULL;
+		if (fsync_dir(dir) == -1)
+			cmd_err("warning: fsync %s: %s", dir, strerror(errno));
+	}
+	rc = EXIT_OK;
+out:
+	progress_end(&d.prog);
+	if (d.tmp != NULL) {
+		unlink(d.tmp);
+		free(d.tmp);
+	}
+	if (d.fd > STDERR_FILENO)
+		close(d.fd);
+	cmd_signals_end();
+	EVP_MD_CTX_free(d.sha);
+	client_reply_free(&r);
+	client_free(c);
+	free(path);
+	free(ekey);
+	free(dir);
+	free(db);
+	return rc;
+}

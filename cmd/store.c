@@ -1,0 +1,313 @@
+/* store.c: `p2p store <key> <file|->`: stream a file to the daemon through an upload
+ * session (POST /v1/uploads, PUT each part in order, commit), one chunk in memory. */
+#include "cmd/client.h"
+#include "cmd/cmd.h"
+#include "cmd/common.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int cmd_store_exec(int argc, char **argv);
+
+const struct cmd_entry cmd_store_entry = {
+	.name = "store",
+	.alias = NULL,
+	.usage = "<key> <file|-> [--quiet] [--json] [--db PATH]",
+	.summary = "store a file (or standard input) under a key",
+	.help =
+	    "Send FILE (or standard input for \"-\") to the running node, which splits it into\n"
+	    "chunks and records it under KEY. Storing a key again makes a new version; the\n"
+	    "older one goes away. Any size works: the file is streamed one chunk at a time.\n"
+	    "\n"
+	    "A key is a name, not a path: 1..1024 bytes of UTF-8 without control characters\n"
+	    "(\"photos/2024/cat.jpg\" and \"../x\" are both fine). A bad key is a usage error.\n"
+	    "\n"
+	    "Options:\n"
+	    "  -q, --quiet   no progress line and no summary line\n"
+	    "  --json        print the stored file's JSON object instead of the summary\n"
+	    "  --db PATH     the node's database (its folder holds the daemon's api.sock)\n"
+	    "\n"
+	    "On success it prints: stored KEY: SIZE bytes, N chunks, sha256 HEX\n"
+	    "A progress line is drawn on stderr when it is a terminal.\n"
+	    "\n"
+	    "Exit status: 0 stored; 1 file unreadable, no daemon, or the daemon refused;\n"
+	    "2 usage error or bad key.\n"
+	    "\n"
+	    "Examples:\n"
+	    "  p2p store notes.txt ./notes.txt\n"
+	    "  tar c photos | p2p store backups/photos.tar -\n",
+	.exec = cmd_store_exec,
+};
+
+struct upload {
+	struct client *c;
+	const char *key;
+	const char *file;      /* for messages: the path or "standard input" */
+	int fd;
+	char *id;              /* upload session id (escaped for paths) */
+	uint32_t chunk_size;
+	uint8_t *buf;
+	uint64_t sent;         /* bytes of finished parts */
+	uint64_t parts;
+	EVP_MD_CTX *sha;
+	struct progress prog;
+};
+
+/* Read up to n bytes; fewer only at end of file. -1 on error (errno set). */
+static ssize_t
+read_full(int fd, uint8_t *p, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, p + got, n - got);
+
+		if (r == 0)
+			break;
+		if (r == -1) {
+			if (errno == EINTR && !cmd_interrupted)
+				continue;
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+static void
+part_progress(void *arg, uint64_t done, uint64_t total)
+{
+	(void)total; /* of this part; the bar shows the whole file */
+	struct upload *u = arg;
+
+	progress_update(&u->prog, u->sent + done);
+}
+
+/* Check a reply's status; print the API error otherwise. */
+static int
+want_status(const struct client_reply *r)
+{
+	if (r->status >= 200 && r->status < 300)
+		return 0;
+	client_print_error(r);
+	return -1;
+}
+
+static int
+upload_begin(struct upload *u)
+{
+	struct client_req q = { .method = "POST", .path = "/v1/uploads" };
+	struct client_reply r;
+	const char *id;
+	json_int_t cs;
+	int rc = -1;
+
+	if (client_do(u->c, &q, &r) != 0 || want_status(&r) == -1)
+		goto out;
+	id = json_string_value(json_object_get(r.json, "upload"));
+	cs = json_integer_value(json_object_get(r.json, "chunk_size"));
+	if (id == NULL || *id == '\0' || cs < CHUNK_SIZE_MIN || cs > CHUNK_SIZE_MAX) {
+		cmd_err("POST /v1/uploads: unexpected reply from the daemon");
+		goto out;
+	}
+	u->id = client_escape(u->c, id);
+	u->chunk_size = (uint32_t)cs;
+	rc = 0;
+out:
+	client_reply_free(&r);
+	return rc;
+}
+
+static int
+upload_part(struct upload *u, size_t n)
+{
+	struct client_req q = { .method = "PUT", .body = u->buf, .len = n,
+		.progress = part_progress, .progress_arg = u };
+	struct client_reply r;
+	char *path;
+	int rc;
+
+	xasprintf(&path, "/v1/uploads/%s/%llu", u->id, (unsigned long long)u->parts);
+	q.path = path;
+	rc = client_do(u->c, &q, &r);
+	if (rc == 0)
+		rc = want_status(&r);
+	else
+		rc = -1;
+	client_reply_free(&r);
+	free(path);
+	if (rc == 0) {
+		u->parts++;
+		u->sent += n;
+		progress_update(&u->prog, u->sent);
+	}
+	return rc;
+}
+
+static void
+upload_abort(struct upload *u)
+{
+	struct client_req q = { .method = "DELETE", .uninterruptible = 1, .quiet = 1 };
+	struct client_reply r;
+	char *path;
+
+	xasprintf(&path, "/v1/uploads/%s", u->id);
+	q.path = path;
+	(void)client_do(u->c, &q, &r); /* best effort: the daemon drops idle sessions too */
+	client_reply_free(&r);
+	free(path);
+}
+
+static int
+upload_commit(struct upload *u, int json, int quiet)
+{
+	struct client_req q = { .method = "PUT", .body = NULL, .len = 0 };
+	struct client_reply r;
+	char *ekey, *path, local[HASH_HEX];
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	const char *sha;
+	json_int_t chunks;
+	int rc = -1;
+
+	EVP_DigestFinal_ex(u->sha, md, &mdlen);
+	hex_encode(md, HASH_LEN, local);
+
+	ekey = client_escape(u->c, u->key);
+	xasprintf(&path, "/v1/files/%s?upload=%s", ekey, u->id);
+	q.path = path;
+	if (client_do(u->c, &q, &r) != 0 || want_status(&r) == -1)
+		goto out;
+	sha = json_string_value(json_object_get(r.json, "sha256"));
+	if (sha != NULL && strcasecmp(sha, local) != 0) {
+		cmd_err("the daemon stored %s with sha256 %s but %s has sha256 %s", u->key, sha,
+		    u->file, local);
+		rc = 1; /* committed, but not what we sent: no abort */
+		goto out;
+	}
+	rc = 0;
+	if (json) {
+		json_dumpf(r.json, stdout, JSON_INDENT(2));
+		fputc('\n', stdout);
+	} else if (!quiet) {
+		chunks = json_integer_value(json_object_get(r.json, "chunks"));
+		if (json_object_get(r.json, "chunks") == NULL)
+			chunks = (json_int_t)u->parts;
+		printf("stored %s: %llu bytes, %lld chunks, sha256 %s\n", u->key,
+		    (unsigned long long)u->sent, (long long)chunks, local);
+	}
+out:
+	client_reply_free(&r);
+	free(path);
+	free(ekey);
+	return rc;
+}
+
+static int
+cmd_store_exec(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CMD_OPT_QUIET, CMD_OPT_JSON, CMD_OPT_DB, CMD_OPT_END,
+	};
+	const struct cmd_entry *e = &cmd_store_entry;
+	struct cmd_common co;
+	struct upload u;
+	struct stat st;
+	char *db = NULL;
+	int ch, rc = EXIT_FAIL, started = 0, crc;
+
+	cmd_common_init(&co);
+	cmd_getopt_begin();
+	while ((ch = getopt_long(argc, argv, ":q", opts, NULL)) != -1) {
+		if (cmd_common_opt(&co, ch, optarg))
+			continue;
+		return cmd_bad_option(e, argv, ch);
+	}
+	if (argc - optind < 2)
+		return cmd_usage(e, "expected a key and a file");
+	if (argc - optind > 2)
+		return cmd_usage(e, "unexpected argument '%s'", argv[optind + 2]);
+	if ((rc = cmd_check_key(argv[optind])) != 0)
+		return rc;
+	rc = EXIT_FAIL;
+
+	memset(&u, 0, sizeof u);
+	u.key = argv[optind];
+	u.file = argv[optind + 1];
+	u.fd = -1;
+	if (strcmp(u.file, "-") == 0) {
+		u.fd = STDIN_FILENO;
+		u.file = "standard input";
+	} else if ((u.fd = open(u.file, O_RDONLY | O_CLOEXEC)) == -1) {
+		cmd_err("cannot open %s: %s", u.file, strerror(errno));
+		return EXIT_FAIL;
+	}
+	if (fstat(u.fd, &st) == -1) {
+		cmd_err("cannot stat %s: %s", u.file, strerror(errno));
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		cmd_err("cannot store %s: it is a directory", u.file);
+		goto out;
+	}
+	if ((db = cmd_db_resolve(co.db)) == NULL)
+		goto out;
+	if (client_open(&u.c, db, 0) != 0)
+		goto out;
+
+	cmd_signals_begin();
+	if (upload_begin(&u) == -1)
+		goto out;
+	started = 1;
+	u.buf = xmalloc(u.chunk_size);
+	if ((u.sha = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(u.sha, EVP_sha256(), NULL) != 1)
+		fatalx("EVP_DigestInit_ex");
+	progress_begin(&u.prog, progress_wanted(co.quiet), S_ISREG(st.st_mode) ?
+	    (uint64_t)st.st_size : 0);
+	for (;;) {
+		ssize_t n = read_full(u.fd, u.buf, u.chunk_size);
+
+		if (n == -1) {
+			if (errno == EINTR)
+				cmd_err("interrupted");
+			else
+				cmd_err("read %s: %s", u.file, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		EVP_DigestUpdate(u.sha, u.buf, (size_t)n);
+		if (upload_part(&u, (size_t)n) == -1)
+			goto out;
+		if ((size_t)n < u.chunk_size)
+			break;
+	}
+	progress_end(&u.prog);
+	crc = upload_commit(&u, co.json, co.quiet);
+	if (crc == 0 || crc == 1)
+		started = 0; /* committed: nothing to abort */
+	rc = crc == 0 ? EXIT_OK : EXIT_FAIL;
+out:
+	progress_end(&u.prog);
+	if (started)
+		upload_abort(&u);
+	cmd_signals_end();
+	if (u.fd > STDIN_FILENO)
+		close(u.fd);
+	EVP_MD_CTX_free(u.sha);
+	free(u.buf);
+	free(u.id);
+	client_free(u.c);
+	free(db);
+	return rc;
+}

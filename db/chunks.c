@@ -1,0 +1,140 @@
+/* chunks.c: which chunks this node holds, references to them, and statistics. */
+#include "db/db_int.h"
+
+#include <string.h>
+
+#include "lib/util.h"
+
+int
+db_chunk_have(struct db *db, const uint8_t h[32], char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_CHUNK_HAVE);
+	int rc, ret = -1;
+
+	if (sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC) != SQLITE_OK) {
+		db_fail(db, cause, "chunk have");
+		goto out;
+	}
+	if ((rc = db_step(db, s, "chunk have", cause)) == -1)
+		goto out;
+	ret = rc == SQLITE_ROW;
+out:
+	db_reset(s);
+	return ret;
+}
+
+int
+db_chunks_unreferenced(struct db *db, uint8_t (*out)[32], size_t limit, size_t *n,
+    char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_CHUNKS_UNREF);
+	int rc, ret = -1;
+
+	*n = 0;
+	if (limit == 0)
+		return 0;
+	if (limit > INT64_MAX)
+		limit = INT64_MAX;
+	if (sqlite3_bind_int64(s, 1, (sqlite3_int64)limit) != SQLITE_OK) {
+		db_fail(db, cause, "unreferenced chunks");
+		goto out;
+	}
+	while ((rc = db_step(db, s, "unreferenced chunks", cause)) == SQLITE_ROW) {
+		if (db_col_blob(db, s, 0, out[*n], 32, cause) == -1)
+			goto out;
+		if (++*n == limit)
+			break;
+	}
+	if (rc == -1)
+		goto out;
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}
+
+int
+db_chunk_forget(struct db *db, const uint8_t h[32], char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_CHUNK_FORGET);
+	int ret = -1;
+
+	if (sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC) != SQLITE_OK) {
+		db_fail(db, cause, "chunk forget");
+		goto out;
+	}
+	if (db_step(db, s, "chunk forget", cause) == -1)
+		goto out;
+	ret = sqlite3_changes(db->sq) > 0;
+out:
+	db_reset(s);
+	return ret;
+}
+
+int
+db_chunks_each(struct db *db,
+    int (*cb)(void *arg, const uint8_t h[32], uint64_t size, uint64_t refs), void *arg,
+    char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_CHUNKS_EACH);
+	uint8_t h[32];
+	int rc, ret = -1;
+
+	while ((rc = db_step(db, s, "chunks", cause)) == SQLITE_ROW) {
+		if (db_col_blob(db, s, 0, h, sizeof h, cause) == -1)
+			goto out;
+		if (cb(arg, h, (uint64_t)sqlite3_column_int64(s, 1),
+		    (uint64_t)sqlite3_column_int64(s, 2)) != 0)
+			break;
+	}
+	if (rc == -1)
+		goto out;
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}
+
+int
+db_chunk_set_local(struct db *db, const uint8_t h[32], int local, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_CHUNK_SET_LOCAL);
+	int ret = -1;
+
+	if (sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int(s, 2, local ? 1 : 0) != SQLITE_OK) {
+		db_fail(db, cause, "chunk set local");
+		goto out;
+	}
+	if (db_step(db, s, "chunk set local", cause) == -1)
+		goto out;
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}
+
+int
+db_stats(struct db *db, struct db_stats *st, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_STATS);
+	int rc, ret = -1;
+
+	memset(st, 0, sizeof *st);
+	if ((rc = db_step(db, s, "stats", cause)) == -1)
+		goto out;
+	if (rc != SQLITE_ROW) {
+		set_cause(cause, "stats: no result");
+		goto out;
+	}
+	st->files = (uint64_t)sqlite3_column_int64(s, 0);
+	st->tombstones = (uint64_t)sqlite3_column_int64(s, 1);
+	st->bytes = (uint64_t)sqlite3_column_int64(s, 2);
+	st->chunks = (uint64_t)sqlite3_column_int64(s, 3);
+	st->chunk_bytes = (uint64_t)sqlite3_column_int64(s, 4);
+	st->peers = (uint64_t)sqlite3_column_int64(s, 5);
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}

@@ -1,0 +1,578 @@
+/* db.c: opening a connection, the schema and its migrations, the statement table,
+ * transactions and the meta table.
+ *
+ * Concurrency: the daemon and the CLI open the same file. WAL mode lets readers run
+ * while one writer writes, so a DB_RDONLY connection never waits on a writer; writers
+ * take the write lock up front (BEGIN IMMEDIATE) and wait up to busy_timeout for it. */
+#include "db/db_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+
+#define DB_BUSY_TIMEOUT_MS 10000
+
+/* ---- schema ----------------------------------------------------------------------- */
+
+/* Migration i takes PRAGMA user_version from i to i + 1, in one transaction. Never edit
+ * a released entry: append a new one. */
+static const char *const migrations[] = {
+	/* v1: files, chunks, peers, shares, meta. */
+	/* One row per known version of a key. A version is identified by (key, version,
+	 * origin): version is the writer's hybrid logical clock (ms << 16 | counter, kept
+	 * below 2^63 so that SQLite's signed integers order it), origin the writer's node
+	 * id; ties on version are broken by comparing origin as a blob (memcmp). The
+	 * greatest (version, origin) of a key is its current version. A delete is a
+	 * tombstone row (deleted = 1, no chunks, NULL hashes) so that it replicates and
+	 * wins over older versions arriving later. Recording a version removes the older
+	 * versions of its key. */
+	"CREATE TABLE files (\n"
+	"  id            INTEGER PRIMARY KEY,\n"
+	"  key           TEXT NOT NULL,\n"
+	"  version       INTEGER NOT NULL CHECK (version >= 0),\n"
+	"  origin        BLOB NOT NULL CHECK (length(origin) = 32),\n"
+	"  deleted       INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),\n"
+	"  size          INTEGER NOT NULL DEFAULT 0,      -- bytes\n"
+	"  chunk_size    INTEGER NOT NULL DEFAULT 0,      -- bytes; 0 for tombstones\n"
+	"  nchunks       INTEGER NOT NULL DEFAULT 0,\n"
+	"  file_hash     BLOB CHECK (file_hash IS NULL OR length(file_hash) = 32),\n"
+	"  manifest_hash BLOB CHECK (manifest_hash IS NULL OR length(manifest_hash) = 32),\n"
+	"  created_ms    INTEGER NOT NULL DEFAULT 0,      -- wall clock of the writer\n"
+	"  UNIQUE (key, version, origin)\n"
+	");\n"
+	/* The UNIQUE index above, (key, version, origin), is the index for both "current
+	 * version of key" (key = ? ORDER BY version DESC, origin DESC LIMIT 1) and for
+	 * listing in key order with a "no newer row" probe per row.
+	 * Changes since a clock value (gossip, anti-entropy): */
+	"CREATE INDEX files_version ON files (version);\n"
+	/* One row per chunk this node knows of, by SHA-256. local = 1: the chunk file is
+	 * on disk and durable (rows are committed only after the store's sync). local = 0:
+	 * known but not held (lost, or to be fetched from peers). verified_ms: when the
+	 * file was last re-hashed (scrub), NULL never. */
+	"CREATE TABLE chunks (\n"
+	"  hash        BLOB PRIMARY KEY CHECK (length(hash) = 32),\n"
+	"  size        INTEGER NOT NULL,\n"
+	"  local       INTEGER NOT NULL DEFAULT 1 CHECK (local IN (0, 1)),\n"
+	"  verified_ms INTEGER\n"
+	") WITHOUT ROWID;\n"
+	/* The ordered chunk list of each file version. A chunk row cannot be deleted while
+	 * referenced (foreign key); deleting a version deletes its list. */
+	"CREATE TABLE file_chunks (\n"
+	"  file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,\n"
+	"  idx     INTEGER NOT NULL CHECK (idx >= 0),\n"
+	"  hash    BLOB NOT NULL REFERENCES chunks (hash),\n"
+	"  PRIMARY KEY (file_id, idx)\n"
+	") WITHOUT ROWID;\n"
+	/* Who references a chunk: garbage collection, reference counts, and the foreign
+	 * key check when a chunk row is deleted. */
+	"CREATE INDEX file_chunks_hash ON file_chunks (hash);\n"
+	/* Peers this node has heard of, by node id. status: connected, disconnected,
+	 * failed, left. failures: consecutive failed connects. rtt_us: -1 unknown. */
+	"CREATE TABLE peers (\n"
+	"  id              BLOB PRIMARY KEY CHECK (length(id) = 32),\n"
+	"  addr            TEXT NOT NULL,\n"
+	"  transport       TEXT NOT NULL,\n"
+	"  status          TEXT NOT NULL,\n"
+	"  first_seen_ms   INTEGER NOT NULL,\n"
+	"  last_seen_ms    INTEGER NOT NULL,\n"
+	"  last_connect_ms INTEGER NOT NULL DEFAULT 0,\n"
+	"  failures        INTEGER NOT NULL DEFAULT 0,\n"
+	"  rtt_us          INTEGER NOT NULL DEFAULT -1\n"
+	") WITHOUT ROWID;\n"
+	/* Stale-peer sweep. */
+	"CREATE INDEX peers_last_seen ON peers (last_seen_ms);\n"
+	/* Replication: which peer holds which chunk, since when. Forgetting a peer forgets
+	 * what it holds. The chunk need not be held (or known) locally. */
+	"CREATE TABLE shares (\n"
+	"  peer     BLOB NOT NULL REFERENCES peers (id) ON DELETE CASCADE,\n"
+	"  hash     BLOB NOT NULL CHECK (length(hash) = 32),\n"
+	"  since_ms INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (peer, hash)\n"
+	") WITHOUT ROWID;\n"
+	/* Which peers hold a chunk (replica count, fetch sources). */
+	"CREATE INDEX shares_hash ON shares (hash);\n"
+	/* This node's settings: node id, HLC high-water mark, ... */
+	"CREATE TABLE meta (\n"
+	"  k TEXT PRIMARY KEY,\n"
+	"  v TEXT NOT NULL\n"
+	") WITHOUT ROWID;\n",
+};
+#define DB_SCHEMA_LATEST ((int)nitems(migrations))
+
+/* ---- statements --------------------------------------------------------------------- */
+
+/* A files row is the current version of its key when no row of the same key has a
+ * greater (version, origin). Probes the UNIQUE (key, version, origin) index. */
+#define FILE_IS_CURRENT \
+	"NOT EXISTS (SELECT 1 FROM files g WHERE g.key = f.key AND" \
+	" (g.version > f.version OR (g.version = f.version AND g.origin > f.origin)))"
+/* Column order read by file_from_row() in files.c. */
+#define FILE_COLS \
+	"f.id, f.key, f.version, f.origin, f.deleted, f.size, f.chunk_size, f.nchunks," \
+	" f.file_hash, f.manifest_hash, f.created_ms," \
+	" (SELECT count(*) FROM file_chunks fc JOIN chunks c ON c.hash = fc.hash" \
+	" WHERE fc.file_id = f.id AND c.local = 1)"
+/* Column order read by peer_from_row() in peers.c. */
+#define PEER_COLS \
+	"id, addr, transport, status, first_seen_ms, last_seen_ms, last_connect_ms," \
+	" failures, rtt_us"
+
+static const char *const db_sql[ST__COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT db_op",
+	[ST_RELEASE] = "RELEASE db_op",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO db_op",
+	[ST_META_GET] = "SELECT v FROM meta WHERE k = ?1",
+	[ST_META_SET] = "INSERT INTO meta (k, v) VALUES (?1, ?2)"
+	    " ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+
+	[ST_FILE_CURRENT] = "SELECT " FILE_COLS " FROM files f WHERE f.key = ?1"
+	    " ORDER BY f.version DESC, f.origin DESC LIMIT 1",
+	[ST_FILE_FIND] = "SELECT id, deleted, manifest_hash FROM files"
+	    " WHERE key = ?1 AND version = ?2 AND origin = ?3",
+	[ST_FILE_INSERT] = "INSERT INTO files (key, version, origin, deleted, size,"
+	    " chunk_size, nchunks, file_hash, manifest_hash, created_ms)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[ST_FILE_DROP_OLDER] = "DELETE FROM files WHERE key = ?1"
+	    " AND (version < ?2 OR (version = ?2 AND origin < ?3))",
+	[ST_FILE_ROW] = "SELECT size, chunk_size, nchunks, file_hash FROM files WHERE id = ?1",
+	[ST_FILE_CHUNK_INSERT] = "INSERT INTO file_chunks (file_id, idx, hash)"
+	    " VALUES (?1, ?2, ?3)",
+	[ST_FILE_CHUNKS] = "SELECT idx, hash FROM file_chunks WHERE file_id = ?1"
+	    " ORDER BY idx",
+	[ST_FILES_LIST] = "SELECT " FILE_COLS " FROM files f"
+	    " WHERE (?1 OR f.deleted = 0) AND " FILE_IS_CURRENT " ORDER BY f.key",
+
+	[ST_CHUNK_UPSERT] = "INSERT INTO chunks (hash, size, local) VALUES (?1, ?2, 1)"
+	    " ON CONFLICT (hash) DO UPDATE SET local = 1 WHERE local = 0",
+	[ST_CHUNK_HAVE] = "SELECT 1 FROM chunks WHERE hash = ?1 AND local = 1",
+	[ST_CHUNKS_UNREF] = "SELECT c.hash FROM chunks c WHERE c.local = 1 AND NOT EXISTS"
+	    " (SELECT 1 FROM file_chunks fc WHERE fc.hash = c.hash) ORDER BY c.hash LIMIT ?1",
+	[ST_CHUNK_FORGET] = "DELETE FROM chunks WHERE hash = ?1 AND NOT EXISTS"
+	    " (SELECT 1 FROM file_chunks fc WHERE fc.hash = ?1)",
+	[ST_CHUNKS_EACH] = "SELECT c.hash, c.size, (SELECT count(DISTINCT fc.file_id)"
+	    " FROM file_chunks fc WHERE fc.hash = c.hash) FROM chunks c WHERE c.local = 1"
+	    " ORDER BY c.hash",
+	[ST_CHUNK_SET_LOCAL] = "UPDATE chunks SET local = ?2 WHERE hash = ?1",
+	[ST_STATS] = "SELECT coalesce(sum(f.deleted = 0), 0), coalesce(sum(f.deleted = 1), 0),"
+	    " coalesce(sum(CASE WHEN f.deleted = 0 THEN f.size END), 0),"
+	    " (SELECT count(*) FROM chunks WHERE local = 1),"
+	    " (SELECT coalesce(sum(size), 0) FROM chunks WHERE local = 1),"
+	    " (SELECT count(*) FROM peers)"
+	    " FROM files f WHERE " FILE_IS_CURRENT,
+
+	[ST_PEER_UPSERT] = "INSERT INTO peers (" PEER_COLS ")"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO UPDATE SET"
+	    " addr = excluded.addr, transport = excluded.transport, status = excluded.status,"
+	    " last_seen_ms = excluded.last_seen_ms, last_connect_ms = excluded.last_connect_ms,"
+	    " failures = excluded.failures, rtt_us = excluded.rtt_us",
+	[ST_PEER_GET] = "SELECT " PEER_COLS " FROM peers WHERE id = ?1",
+	[ST_PEERS_LIST] = "SELECT " PEER_COLS " FROM peers ORDER BY last_seen_ms DESC, id",
+	[ST_PEERS_CLEANUP] = "DELETE FROM peers WHERE last_seen_ms < ?1",
+	[ST_SHARE_SET] = "INSERT INTO shares (peer, hash, since_ms) VALUES (?1, ?2, ?3)"
+	    " ON CONFLICT (peer, hash) DO NOTHING",
+	[ST_SHARE_DROP] = "DELETE FROM shares WHERE peer = ?1 AND hash = ?2",
+	[ST_SHARES_OF_CHUNK] = "SELECT peer FROM shares WHERE hash = ?1 ORDER BY peer",
+};
+
+/* ---- helpers shared by db/ ------------------------------------------------------------ */
+
+int
+db_fail(struct db *db, char **cause, const char *what)
+{
+	return set_cause(cause, "%s: %s", what, sqlite3_errmsg(db->sq));
+}
+
+sqlite3_stmt *
+db_stmt(struct db *db, enum db_stmt_id id)
+{
+	return db->st[id];
+}
+
+void
+db_reset(sqlite3_stmt *s)
+{
+	/* The step's error, if any, was reported when it happened. */
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+int
+db_step(struct db *db, sqlite3_stmt *s, const char *what, char **cause)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return rc;
+	return db_fail(db, cause, what);
+}
+
+int
+db_col_blob(struct db *db, sqlite3_stmt *s, int col, uint8_t *out, size_t len,
+    char **cause)
+{
+	const void *p;
+	int n;
+
+	if (sqlite3_column_type(s, col) == SQLITE_NULL) {
+		memset(out, 0, len);
+		return 0;
+	}
+	p = sqlite3_column_blob(s, col);
+	n = sqlite3_column_bytes(s, col);
+	if (n < 0 || (size_t)n != len || p == NULL)
+		return set_cause(cause, "%s: damaged row: column %s has %d bytes, not %zu",
+		    db->path, sqlite3_column_name(s, col), n, len);
+	memcpy(out, p, len);
+	return 0;
+}
+
+/* Run a statement that returns no rows (transaction control). */
+static int
+db_exec_stmt(struct db *db, enum db_stmt_id id, const char *what, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, id);
+	int rc = db_step(db, s, what, cause);
+
+	db_reset(s);
+	return rc == -1 ? -1 : 0;
+}
+
+int
+db_op_begin(struct db *db, int *own, char **cause)
+{
+	*own = sqlite3_get_autocommit(db->sq);
+	if (*own)
+		return db_exec_stmt(db, ST_BEGIN, "begin", cause);
+	return db_exec_stmt(db, ST_SAVEPOINT, "savepoint", cause);
+}
+
+int
+db_op_end(struct db *db, int own, int ok, char **cause)
+{
+	if (ok) {
+		if (own) {
+			if (db_exec_stmt(db, ST_COMMIT, "commit", cause) == -1) {
+				db_rollback(db);
+				return -1;
+			}
+			return 0;
+		}
+		return db_exec_stmt(db, ST_RELEASE, "release savepoint", cause);
+	}
+	if (own) {
+		db_rollback(db);
+		return 0;
+	}
+	/* An I/O or full-disk error may already have rolled back the whole
+	 * transaction; then there is no savepoint left and the caller's commit
+	 * fails, which is what it should do. */
+	if (!sqlite3_get_autocommit(db->sq)) {
+		db_exec_stmt(db, ST_ROLLBACK_TO, "rollback to savepoint", NULL);
+		db_exec_stmt(db, ST_RELEASE, "release savepoint", NULL);
+	}
+	return 0;
+}
+
+/* ---- open, migrate, close ------------------------------------------------------------- */
+
+/* A one-row, one-column query run once (PRAGMAs). *out gets the integer value; text
+ * (if not NULL) a copy of its text form. */
+static int
+query_one(struct db *db, const char *sql, long long *out, char **text, char **cause)
+{
+	sqlite3_stmt *s = NULL;
+	const unsigned char *t;
+	int rc, ret = -1;
+
+	if (sqlite3_prepare_v2(db->sq, sql, -1, &s, NULL) != SQLITE_OK) {
+		db_fail(db, cause, sql);
+		goto out;
+	}
+	if ((rc = db_step(db, s, sql, cause)) == -1)
+		goto out;
+	if (rc != SQLITE_ROW) {
+		set_cause(cause, "%s: no result", sql);
+		goto out;
+	}
+	if (out != NULL)
+		*out = sqlite3_column_int64(s, 0);
+	if (text != NULL) {
+		t = sqlite3_column_text(s, 0);
+		*text = xstrdup(t != NULL ? (const char *)t : "");
+	}
+	ret = 0;
+out:
+	sqlite3_finalize(s);
+	return ret;
+}
+
+static int
+exec_sql(struct db *db, const char *sql, const char *what, char **cause)
+{
+	if (sqlite3_exec(db->sq, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(db, cause, what);
+	return 0;
+}
+
+static int
+user_version(struct db *db, int *v, char **cause)
+{
+	long long n;
+
+	if (query_one(db, "PRAGMA user_version", &n, NULL, cause) == -1)
+		return -1;
+	if (n < 0 || n > DB_SCHEMA_LATEST)
+		return set_cause(cause, "%s: database schema v%lld is newer than this program "
+		    "supports (v%d): upgrade p2p", db->path, n, DB_SCHEMA_LATEST);
+	*v = (int)n;
+	return 0;
+}
+
+/* Bring the schema to the latest version, one transaction per migration. Another
+ * process may be migrating the same file: the version is read again under the write
+ * lock and only a migration that is still needed runs. */
+static int
+db_migrate(struct db *db, char **cause)
+{
+	char sql[64];
+	int v;
+
+	for (;;) {
+		if (user_version(db, &v, cause) == -1)
+			return -1;
+		if (v == DB_SCHEMA_LATEST)
+			break;
+		if (exec_sql(db, "BEGIN IMMEDIATE", "begin migration", cause) == -1)
+			return -1;
+		if (user_version(db, &v, cause) == -1)
+			goto fail;
+		if (v == DB_SCHEMA_LATEST) {
+			if (exec_sql(db, "COMMIT", "commit", cause) == -1)
+				goto fail;
+			break;
+		}
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
+		if (exec_sql(db, migrations[v], "migration", cause) == -1 ||
+		    exec_sql(db, sql, "set user_version", cause) == -1 ||
+		    exec_sql(db, "COMMIT", "commit migration", cause) == -1)
+			goto fail;
+		log_info("%s: database schema v%d -> v%d", db->path, v, v + 1);
+	}
+	db->version = v;
+	return 0;
+fail:
+	if (!sqlite3_get_autocommit(db->sq))
+		sqlite3_exec(db->sq, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* Create the file with mode 0600 ourselves: SQLite would create it 0644 & ~umask, and
+ * its -wal and -shm files copy the database file's mode. */
+static int
+create_private(const char *path, char **cause)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		if (errno == EEXIST)
+			return 0;
+		return set_cause(cause, "%s: %s", path, strerror(errno));
+	}
+	if (fchmod(fd, 0600) == -1) {
+		set_cause(cause, "%s: chmod: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int
+db_open(struct db **out, const char *path, int flags, char **cause)
+{
+	struct db *db;
+	struct stat sb;
+	char *mode = NULL;
+	int oflags, rc, v;
+
+	*out = NULL;
+	db = xcalloc(1, sizeof *db);
+	db->path = xstrdup(path);
+	db->flags = flags;
+
+	if (flags & DB_RDONLY) {
+		/* Never create anything: the caller reports "no node data here". */
+		if (stat(path, &sb) == -1) {
+			int saved = errno;
+			if (saved == ENOENT)
+				set_cause(cause, "%s: no database (no such file)", path);
+			else
+				set_cause(cause, "%s: %s", path, strerror(saved));
+			db_close(db);
+			errno = saved;
+			return -1;
+		}
+		oflags = SQLITE_OPEN_READONLY;
+	} else {
+		if (create_private(path, cause) == -1)
+			goto fail;
+		oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	}
+	/* One thread per connection: no SQLite mutexes. */
+	oflags |= SQLITE_OPEN_NOMUTEX;
+	rc = sqlite3_open_v2(path, &db->sq, oflags, NULL);
+	if (rc != SQLITE_OK) {
+		set_cause(cause, "%s: %s", path,
+		    db->sq != NULL ? sqlite3_errmsg(db->sq) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	if (sqlite3_busy_timeout(db->sq, DB_BUSY_TIMEOUT_MS) != SQLITE_OK) {
+		db_fail(db, cause, path);
+		goto fail;
+	}
+
+	if (flags & DB_RDONLY) {
+		/* The journal mode is a property of the file, set by writers. */
+		if (exec_sql(db, "PRAGMA query_only = ON", path, cause) == -1)
+			goto fail;
+		if (user_version(db, &v, cause) == -1)
+			goto fail;
+		if (v != DB_SCHEMA_LATEST) {
+			set_cause(cause, "%s: database schema is v%d, this program needs v%d: "
+			    "start the node (p2p serve) once to upgrade it", path, v,
+			    DB_SCHEMA_LATEST);
+			goto fail;
+		}
+		db->version = v;
+	} else {
+		if (query_one(db, "PRAGMA journal_mode = WAL", NULL, &mode, cause) == -1)
+			goto fail;
+		if (strcmp(mode, "wal") != 0) {
+			set_cause(cause, "%s: cannot use WAL journal mode (got %s)", path, mode);
+			goto fail;
+		}
+		if (exec_sql(db, "PRAGMA synchronous = FULL", path, cause) == -1 ||
+		    exec_sql(db, "PRAGMA foreign_keys = ON", path, cause) == -1)
+			goto fail;
+		if (db_migrate(db, cause) == -1)
+			goto fail;
+	}
+
+	for (size_t i = 0; i < nitems(db_sql); i++) {
+		if (db_sql[i] == NULL)
+			fatalx("%s: statement %zu has no SQL", __func__, i);
+		if (sqlite3_prepare_v3(db->sq, db_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		    &db->st[i], NULL) != SQLITE_OK) {
+			set_cause(cause, "%s: prepare \"%s\": %s", path, db_sql[i],
+			    sqlite3_errmsg(db->sq));
+			goto fail;
+		}
+	}
+	free(mode);
+	*out = db;
+	return 0;
+fail:
+	free(mode);
+	db_close(db);
+	return -1;
+}
+
+void
+db_close(struct db *db)
+{
+	if (db == NULL)
+		return;
+	for (size_t i = 0; i < nitems(db->st); i++)
+		sqlite3_finalize(db->st[i]);
+	if (db->sq != NULL && sqlite3_close(db->sq) != SQLITE_OK)
+		log_warnx("%s: close: %s", db->path, sqlite3_errmsg(db->sq));
+	free(db->path);
+	free(db);
+}
+
+int
+db_schema_version(struct db *db)
+{
+	return db->version;
+}
+
+/* ---- transactions ------------------------------------------------------------------- */
+
+int
+db_begin(struct db *db, char **cause)
+{
+	return db_exec_stmt(db, ST_BEGIN, "begin", cause);
+}
+
+int
+db_commit(struct db *db, char **cause)
+{
+	return db_exec_stmt(db, ST_COMMIT, "commit", cause);
+}
+
+void
+db_rollback(struct db *db)
+{
+	if (!sqlite3_get_autocommit(db->sq))
+		db_exec_stmt(db, ST_ROLLBACK, "rollback", NULL);
+}
+
+/* ---- meta --------------------------------------------------------------------------- */
+
+int
+db_meta_get(struct db *db, const char *k, char **v, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_META_GET);
+	const unsigned char *t;
+	int rc, ret = -1;
+
+	*v = NULL;
+	if (sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC) != SQLITE_OK) {
+		db_fail(db, cause, "meta get");
+		goto out;
+	}
+	if ((rc = db_step(db, s, "meta get", cause)) == -1)
+		goto out;
+	if (rc == SQLITE_DONE) {
+		ret = 1;
+		goto out;
+	}
+	t = sqlite3_column_text(s, 0);
+	if (t == NULL && sqlite3_errcode(db->sq) == SQLITE_NOMEM)
+		fatalx("%s: out of memory", __func__);
+	*v = xstrdup(t != NULL ? (const char *)t : "");
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}
+
+int
+db_meta_set(struct db *db, const char *k, const char *v, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_META_SET);
+	int ret = -1;
+
+	if (sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 2, v, -1, SQLITE_STATIC) != SQLITE_OK) {
+		db_fail(db, cause, "meta set");
+		goto out;
+	}
+	if (db_step(db, s, "meta set", cause) == -1)
+		goto out;
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}

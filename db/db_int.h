@@ -1,0 +1,78 @@
+/* db_int.h: what the db/ files share (the connection, its prepared statements and
+ * small helpers). Not for use outside db/. */
+#ifndef P2P_DB_INT_H
+#define P2P_DB_INT_H
+
+#include <sqlite3.h>
+
+#include "db/db.h"
+
+/* Every statement the module runs; the SQL is in db_sql[] (db.c). All are prepared
+ * once when the connection is opened, then bound, stepped and reset. */
+enum db_stmt_id {
+	/* db.c */
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
+	ST_META_GET,
+	ST_META_SET,
+	/* files.c */
+	ST_FILE_CURRENT,
+	ST_FILE_FIND,
+	ST_FILE_INSERT,
+	ST_FILE_DROP_OLDER,
+	ST_FILE_ROW,
+	ST_FILE_CHUNK_INSERT,
+	ST_FILE_CHUNKS,
+	ST_FILES_LIST,
+	/* chunks.c */
+	ST_CHUNK_UPSERT,
+	ST_CHUNK_HAVE,
+	ST_CHUNKS_UNREF,
+	ST_CHUNK_FORGET,
+	ST_CHUNKS_EACH,
+	ST_CHUNK_SET_LOCAL,
+	ST_STATS,
+	/* peers.c */
+	ST_PEER_UPSERT,
+	ST_PEER_GET,
+	ST_PEERS_LIST,
+	ST_PEERS_CLEANUP,
+	ST_SHARE_SET,
+	ST_SHARE_DROP,
+	ST_SHARES_OF_CHUNK,
+	ST__COUNT
+};
+
+struct db {
+	sqlite3 *sq;
+	char *path;
+	int flags;
+	int version; /* PRAGMA user_version after open */
+	sqlite3_stmt *st[ST__COUNT];
+};
+
+/* The prepared statement for id (reset, no bindings). Callers db_reset() it when done. */
+sqlite3_stmt *db_stmt(struct db *db, enum db_stmt_id id);
+void db_reset(sqlite3_stmt *s);
+
+/* Set *cause to "what: sqlite3_errmsg()"; returns -1. */
+int db_fail(struct db *db, char **cause, const char *what);
+/* sqlite3_step(): SQLITE_ROW or SQLITE_DONE, or -1 with *cause ("what: errmsg"). */
+int db_step(struct db *db, sqlite3_stmt *s, const char *what, char **cause);
+
+/* One atomic operation: BEGIN IMMEDIATE when no transaction is open (*own = 1), else a
+ * SAVEPOINT inside the caller's transaction. db_op_end() commits/releases when ok, rolls
+ * back to where db_op_begin() was otherwise, and returns -1 if committing fails. */
+int db_op_begin(struct db *db, int *own, char **cause);
+int db_op_end(struct db *db, int own, int ok, char **cause);
+
+/* Copy a BLOB column of exactly len bytes into out (NULL column: zeros).
+ * -1 with *cause if the stored length is different (a damaged row). */
+int db_col_blob(struct db *db, sqlite3_stmt *s, int col, uint8_t *out, size_t len,
+    char **cause);
+
+#endif

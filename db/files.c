@@ -1,0 +1,461 @@
+/* files.c: file versions, tombstones and their chunk lists. */
+#include "db/db_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+#include "store/store.h"
+
+void
+db_file_clear(struct db_file *f)
+{
+	if (f == NULL)
+		return;
+	free(f->key);
+	memset(f, 0, sizeof *f);
+}
+
+/* Fill f from a row of FILE_COLS (db.c). f->key points into the statement's row: valid
+ * until the next step or reset. */
+static int
+file_from_row(struct db *db, sqlite3_stmt *s, struct db_file *f, char **cause)
+{
+	memset(f, 0, sizeof *f);
+	f->id = sqlite3_column_int64(s, 0);
+	f->key = (char *)sqlite3_column_text(s, 1);
+	if (f->key == NULL)
+		return db_fail(db, cause, "file key");
+	f->version = (uint64_t)sqlite3_column_int64(s, 2);
+	if (db_col_blob(db, s, 3, f->origin, sizeof f->origin, cause) == -1)
+		return -1;
+	f->deleted = sqlite3_column_int(s, 4) != 0;
+	f->size = (uint64_t)sqlite3_column_int64(s, 5);
+	f->chunk_size = (uint32_t)sqlite3_column_int64(s, 6);
+	f->nchunks = (uint64_t)sqlite3_column_int64(s, 7);
+	if (db_col_blob(db, s, 8, f->file_hash, sizeof f->file_hash, cause) == -1 ||
+	    db_col_blob(db, s, 9, f->manifest_hash, sizeof f->manifest_hash, cause) == -1)
+		return -1;
+	f->created_ms = sqlite3_column_int64(s, 10);
+	f->chunks_present = (uint64_t)sqlite3_column_int64(s, 11);
+	return 0;
+}
+
+int
+db_file_get(struct db *db, const char *key, int include_deleted, struct db_file *f,
+    char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_FILE_CURRENT);
+	int rc, ret = -1;
+
+	memset(f, 0, sizeof *f);
+	if (sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC) != SQLITE_OK) {
+		db_fail(db, cause, "file get");
+		goto out;
+	}
+	if ((rc = db_step(db, s, "file get", cause)) == -1)
+		goto out;
+	if (rc == SQLITE_DONE) {
+		ret = 1;
+		goto out;
+	}
+	if (file_from_row(db, s, f, cause) == -1) {
+		memset(f, 0, sizeof *f);
+		goto out;
+	}
+	if (f->deleted && !include_deleted) {
+		memset(f, 0, sizeof *f);
+		ret = 1;
+		goto out;
+	}
+	f->key = xstrdup(f->key);
+	ret = f->deleted ? 1 : 0;
+out:
+	db_reset(s);
+	return ret;
+}
+
+int
+db_file_manifest(struct db *db, int64_t file_id, struct manifest *m, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_FILE_ROW), *c = NULL;
+	uint8_t h[HASH_LEN];
+	uint64_t nchunks, n = 0;
+	int rc, ret = -1;
+
+	manifest_init(m, 0);
+	if (sqlite3_bind_int64(s, 1, file_id) != SQLITE_OK) {
+		db_fail(db, cause, "file manifest");
+		goto out;
+	}
+	if ((rc = db_step(db, s, "file manifest", cause)) == -1)
+		goto out;
+	if (rc == SQLITE_DONE) {
+		ret = 1;
+		goto out;
+	}
+	manifest_init(m, (uint32_t)sqlite3_column_int64(s, 1));
+	m->size = (uint64_t)sqlite3_column_int64(s, 0);
+	nchunks = (uint64_t)sqlite3_column_int64(s, 2);
+	if (nchunks > MANIFEST_MAX_CHUNKS) {
+		set_cause(cause, "%s: damaged file row %lld: %llu chunks", db->path,
+		    (long long)file_id, (unsigned long long)nchunks);
+		goto out;
+	}
+	if (db_col_blob(db, s, 3, m->file_hash, sizeof m->file_hash, cause) == -1)
+		goto out;
+
+	c = db_stmt(db, ST_FILE_CHUNKS);
+	if (sqlite3_bind_int64(c, 1, file_id) != SQLITE_OK) {
+		db_fail(db, cause, "file chunks");
+		goto out;
+	}
+	while ((rc = db_step(db, c, "file chunks", cause)) == SQLITE_ROW) {
+		if ((uint64_t)sqlite3_column_int64(c, 0) != n || n >= nchunks) {
+			set_cause(cause, "%s: damaged chunk list of file %lld at index %llu",
+			    db->path, (long long)file_id, (unsigned long long)n);
+			goto out;
+		}
+		if (db_col_blob(db, c, 1, h, sizeof h, cause) == -1)
+			goto out;
+		manifest_add(m, h);
+		n++;
+	}
+	if (rc == -1)
+		goto out;
+	if (n != nchunks || m->nchunks != nchunks) {
+		set_cause(cause, "%s: file %lld lists %llu chunks, expected %llu", db->path,
+		    (long long)file_id, (unsigned long long)n, (unsigned long long)nchunks);
+		goto out;
+	}
+	ret = 0;
+out:
+	db_reset(s);
+	if (c != NULL)
+		db_reset(c);
+	if (ret != 0) {
+		manifest_free(m);
+		manifest_init(m, 0);
+	}
+	return ret;
+}
+
+/* Sizes must describe nchunks chunks of chunk_size bytes, the last one shorter or equal
+ * and not empty: the chunk rows get their sizes from it. */
+static int
+manifest_check(const struct manifest *m, char **cause)
+{
+	uint64_t full;
+
+	if (m->nchunks > MANIFEST_MAX_CHUNKS)
+		return set_cause(cause, "manifest: too many chunks (%llu)",
+		    (unsigned long long)m->nchunks);
+	if (m->nchunks == 0) {
+		if (m->size != 0)
+			return set_cause(cause, "manifest: %llu bytes in no chunk",
+			    (unsigned long long)m->size);
+		return 0;
+	}
+	if (m->chunks == NULL || m->chunk_size == 0)
+		return set_cause(cause, "manifest: no chunk list or chunk size");
+	full = m->nchunks * m->chunk_size; /* <= 2^24 * 2^32: no overflow */
+	if (m->size > full || m->size <= full - m->chunk_size)
+		return set_cause(cause, "manifest: %llu bytes do not fit %llu chunks of %u",
+		    (unsigned long long)m->size, (unsigned long long)m->nchunks, m->chunk_size);
+	return 0;
+}
+
+static uint64_t
+chunk_len(const struct manifest *m, uint64_t i)
+{
+	if (i + 1 < m->nchunks)
+		return m->chunk_size;
+	return m->size - (m->nchunks - 1) * (uint64_t)m->chunk_size;
+}
+
+/* Look for the row (key, version, origin). 1 found (*id, *deleted, mh = its manifest
+ * hash, zeros if NULL), 0 not found, -1 error. */
+static int
+file_find(struct db *db, const char *key, uint64_t version, const uint8_t *origin,
+    int64_t *id, int *deleted, uint8_t mh[HASH_LEN], char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_FILE_FIND);
+	int rc, ret = -1;
+
+	if (sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, (sqlite3_int64)version) != SQLITE_OK ||
+	    sqlite3_bind_blob(s, 3, origin, NODE_ID_LEN, SQLITE_STATIC) != SQLITE_OK) {
+		db_fail(db, cause, "file find");
+		goto out;
+	}
+	if ((rc = db_step(db, s, "file find", cause)) == -1)
+		goto out;
+	if (rc == SQLITE_DONE) {
+		ret = 0;
+		goto out;
+	}
+	*id = sqlite3_column_int64(s, 0);
+	*deleted = sqlite3_column_int(s, 1) != 0;
+	if (db_col_blob(db, s, 2, mh, HASH_LEN, cause) == -1)
+		goto out;
+	ret = 1;
+out:
+	db_reset(s);
+	return ret;
+}
+
+static int
+file_insert(struct db *db, const struct db_file *f, int64_t *id, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_FILE_INSERT);
+	int ret = -1, rc;
+
+	if (f->deleted)
+		rc = sqlite3_bind_null(s, 8) != SQLITE_OK ||
+		    sqlite3_bind_null(s, 9) != SQLITE_OK;
+	else
+		rc = sqlite3_bind_blob(s, 8, f->file_hash, HASH_LEN, SQLITE_STATIC) !=
+		    SQLITE_OK ||
+		    sqlite3_bind_blob(s, 9, f->manifest_hash, HASH_LEN, SQLITE_STATIC) !=
+		    SQLITE_OK;
+	if (rc ||
+	    sqlite3_bind_text(s, 1, f->key, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, (sqlite3_int64)f->version) != SQLITE_OK ||
+	    sqlite3_bind_blob(s, 3, f->origin, NODE_ID_LEN, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int(s, 4, f->deleted ? 1 : 0) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 5, (sqlite3_int64)f->size) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 6, f->chunk_size) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 7, (sqlite3_int64)f->nchunks) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 10, f->created_ms) != SQLITE_OK) {
+		db_fail(db, cause, "file insert");
+		goto out;
+	}
+	if (db_step(db, s, "file insert", cause) == -1)
+		goto out;
+	*id = sqlite3_last_insert_rowid(db->sq);
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}
+
+/* Remove the versions of key older than (version, origin); their chunk lists go with
+ * them (ON DELETE CASCADE). */
+static int
+file_drop_older(struct db *db, const char *key, uint64_t version, const uint8_t *origin,
+    char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_FILE_DROP_OLDER);
+	int ret = -1;
+
+	if (sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, (sqlite3_int64)version) != SQLITE_OK ||
+	    sqlite3_bind_blob(s, 3, origin, NODE_ID_LEN, SQLITE_STATIC) != SQLITE_OK) {
+		db_fail(db, cause, "drop older versions");
+		goto out;
+	}
+	if (db_step(db, s, "drop older versions", cause) == -1)
+		goto out;
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}
+
+/* Insert the chunk rows (held locally now) and the file's ordered chunk list. */
+static int
+file_chunks_insert(struct db *db, int64_t id, const struct manifest *m, char **cause)
+{
+	sqlite3_stmt *cs = db_stmt(db, ST_CHUNK_UPSERT);
+	sqlite3_stmt *fs = db_stmt(db, ST_FILE_CHUNK_INSERT);
+
+	for (uint64_t i = 0; i < m->nchunks; i++) {
+		if (sqlite3_bind_blob(cs, 1, m->chunks[i], HASH_LEN, SQLITE_STATIC) !=
+		    SQLITE_OK ||
+		    sqlite3_bind_int64(cs, 2, (sqlite3_int64)chunk_len(m, i)) != SQLITE_OK) {
+			db_fail(db, cause, "chunk insert");
+			goto fail;
+		}
+		if (db_step(db, cs, "chunk insert", cause) == -1)
+			goto fail;
+		db_reset(cs);
+		if (sqlite3_bind_int64(fs, 1, id) != SQLITE_OK ||
+		    sqlite3_bind_int64(fs, 2, (sqlite3_int64)i) != SQLITE_OK ||
+		    sqlite3_bind_blob(fs, 3, m->chunks[i], HASH_LEN, SQLITE_STATIC) !=
+		    SQLITE_OK) {
+			db_fail(db, cause, "file chunk insert");
+			goto fail;
+		}
+		if (db_step(db, fs, "file chunk insert", cause) == -1)
+			goto fail;
+		db_reset(fs);
+	}
+	return 0;
+fail:
+	db_reset(cs);
+	db_reset(fs);
+	return -1;
+}
+
+/*
+ * The manifest is the truth about the version's content: the row's size, chunk_size,
+ * nchunks and file_hash are taken from m and copied into f. A tombstone (f->deleted)
+ * may be recorded this way too (m NULL or without chunks), which is how a replicated
+ * delete is kept even when this node never had the key. Recording a version that is
+ * already there is a no-op (f->id gets the existing row); the same (key, version,
+ * origin) with different content is refused. Atomic on its own or inside the caller's
+ * transaction.
+ */
+int
+db_file_put(struct db *db, struct db_file *f, const struct manifest *m, char **cause)
+{
+	uint8_t mh[HASH_LEN];
+	int64_t id;
+	int own, deleted, found, ok = 0;
+
+	if (f->key == NULL)
+		return set_cause(cause, "file put: no key");
+	if (f->version > INT64_MAX)
+		return set_cause(cause, "file put: version %llx out of range",
+		    (unsigned long long)f->version);
+	if (f->deleted) {
+		if (m != NULL && m->nchunks != 0)
+			return set_cause(cause, "file put: a tombstone has no chunks");
+		f->deleted = 1;
+		f->size = f->nchunks = f->chunk_size = 0;
+		memset(f->file_hash, 0, sizeof f->file_hash);
+		memset(f->manifest_hash, 0, sizeof f->manifest_hash);
+	} else {
+		if (m == NULL)
+			return set_cause(cause, "file put: no manifest");
+		if (manifest_check(m, cause) == -1)
+			return -1;
+		f->size = m->size;
+		f->chunk_size = m->chunk_size;
+		f->nchunks = m->nchunks;
+		memcpy(f->file_hash, m->file_hash, sizeof f->file_hash);
+	}
+
+	if (db_op_begin(db, &own, cause) == -1)
+		return -1;
+	found = file_find(db, f->key, f->version, f->origin, &id, &deleted, mh, cause);
+	if (found == -1)
+		goto out;
+	if (found) {
+		if (deleted != f->deleted || (!deleted &&
+		    memcmp(mh, f->manifest_hash, sizeof mh) != 0)) {
+			set_cause(cause, "file put: version %016llx of that key from that "
+			    "origin is already recorded with other content",
+			    (unsigned long long)f->version);
+			goto out;
+		}
+		f->id = id;
+		ok = 1;
+		goto out;
+	}
+	if (file_insert(db, f, &id, cause) == -1)
+		goto out;
+	if (!f->deleted && file_chunks_insert(db, id, m, cause) == -1)
+		goto out;
+	if (file_drop_older(db, f->key, f->version, f->origin, cause) == -1)
+		goto out;
+	f->id = id;
+	ok = 1;
+out:
+	if (db_op_end(db, own, ok, cause) == -1)
+		return -1;
+	return ok ? 0 : -1;
+}
+
+/*
+ * When the tombstone is older than the current live version (a late replicated
+ * delete), it is recorded and drops what is older than itself, and the live version
+ * stays current.
+ */
+int
+db_file_delete(struct db *db, const char *key, uint64_t version,
+    const uint8_t origin[NODE_ID_LEN], int64_t now_ms, char **cause)
+{
+	struct db_file t;
+	sqlite3_stmt *s = db_stmt(db, ST_FILE_CURRENT);
+	uint8_t mh[HASH_LEN];
+	int64_t id;
+	int own, rc, deleted, found, ok = 0, ret = -1;
+
+	if (version > INT64_MAX)
+		return set_cause(cause, "file delete: version %llx out of range",
+		    (unsigned long long)version);
+	if (db_op_begin(db, &own, cause) == -1)
+		return -1;
+
+	if (sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC) != SQLITE_OK) {
+		db_fail(db, cause, "file delete");
+		goto out;
+	}
+	if ((rc = db_step(db, s, "file delete", cause)) == -1)
+		goto out;
+	if (rc == SQLITE_DONE || sqlite3_column_int(s, 4) != 0) {
+		ret = 1; /* nothing live to delete */
+		ok = 1;
+		goto out;
+	}
+	db_reset(s);
+
+	found = file_find(db, key, version, origin, &id, &deleted, mh, cause);
+	if (found == -1)
+		goto out;
+	if (found) {
+		if (!deleted) {
+			set_cause(cause, "file delete: version %016llx of that key from that "
+			    "origin is a live version", (unsigned long long)version);
+			goto out;
+		}
+		ret = 0; /* this tombstone is already recorded */
+		ok = 1;
+		goto out;
+	}
+
+	memset(&t, 0, sizeof t);
+	t.key = (char *)key;
+	t.version = version;
+	memcpy(t.origin, origin, NODE_ID_LEN);
+	t.deleted = 1;
+	t.created_ms = now_ms;
+	if (file_insert(db, &t, &id, cause) == -1 ||
+	    file_drop_older(db, key, version, origin, cause) == -1)
+		goto out;
+	ret = 0;
+	ok = 1;
+out:
+	db_reset(s);
+	if (db_op_end(db, own, ok, cause) == -1)
+		return -1;
+	return ok ? ret : -1;
+}
+
+int
+db_files_list(struct db *db, int include_deleted,
+    int (*cb)(void *arg, const struct db_file *f), void *arg, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_FILES_LIST);
+	struct db_file f;
+	int rc, ret = -1;
+
+	if (sqlite3_bind_int(s, 1, include_deleted ? 1 : 0) != SQLITE_OK) {
+		db_fail(db, cause, "files list");
+		goto out;
+	}
+	while ((rc = db_step(db, s, "files list", cause)) == SQLITE_ROW) {
+		if (file_from_row(db, s, &f, cause) == -1)
+			goto out;
+		if (cb(arg, &f) != 0)
+			break;
+	}
+	if (rc == -1)
+		goto out;
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}

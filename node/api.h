@@ -1,0 +1,34 @@
+/* api.h: helpers shared by the control API handlers (node/api.c, node/files.c). */
+#ifndef P2P_API_H
+#define P2P_API_H
+
+#include <jansson.h>
+
+struct evhttp_request;
+struct node;
+struct db_file;
+
+#define API_MAX_PUT (4u << 20) /* largest direct PUT /v1/files/{key} body */
+#define UPLOAD_WINDOW 4        /* parts queued per upload before back-pressure */
+#define UPLOAD_MAX 64          /* concurrent upload sessions */
+#define UPLOAD_IDLE_MS (10 * 60 * 1000)
+
+/* Reply with a JSON body; steals obj. */
+void api_json(struct evhttp_request *req, int code, json_t *obj);
+/* Reply {"error": error, "detail": ...} with code. */
+void api_error(struct evhttp_request *req, int code, const char *error, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+json_t *api_file_json(const struct node *n, const struct db_file *f);
+
+/* files.c handlers; key is percent-decoded and validated by the router. */
+void files_put(struct node *n, struct evhttp_request *req, const char *key,
+    const char *upload_id);
+void files_get(struct node *n, struct evhttp_request *req, const char *key, int head);
+void files_delete(struct node *n, struct evhttp_request *req, const char *key);
+void files_list(struct node *n, struct evhttp_request *req, int include_deleted);
+void uploads_new(struct node *n, struct evhttp_request *req);
+void uploads_part(struct node *n, struct evhttp_request *req, const char *id,
+    const char *idx);
+void uploads_abort(struct node *n, struct evhttp_request *req, const char *id);
+
+#endif

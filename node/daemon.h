@@ -1,0 +1,69 @@
+/* daemon.h: the daemon's internal state, shared by the node/ sources (not a public header). */
+#ifndef P2P_DAEMON_H
+#define P2P_DAEMON_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "db/db.h"
+#include "node/node.h"
+#include "store/store.h"
+
+struct event_base;
+struct event;
+struct evhttp;
+struct pool;
+struct upload;
+
+struct metrics {
+	atomic_uint_fast64_t stores, store_bytes, store_errors;
+	atomic_uint_fast64_t gets, get_bytes, get_errors;
+	atomic_uint_fast64_t deletes;
+	atomic_uint_fast64_t chunks_written, chunks_deduped;
+	atomic_uint_fast64_t commit_batches, commits;
+	atomic_uint_fast64_t gc_chunks, gc_runs, orphans_removed;
+	atomic_uint_fast64_t http_requests, http_errors;
+};
+
+struct node {
+	const struct node_config *cfg;
+	char *datadir;
+	char *db_path;
+	char *sock_path;
+	int lock_fd;
+	uint8_t node_id[NODE_ID_LEN];
+	char node_hex[2 * NODE_ID_LEN + 1];
+
+	struct event_base *base;
+	struct event *sigint, *sigterm, *sighup, *upload_timer, *notify_timer;
+	struct db *db;            /* loop thread's connection (reads) */
+	struct store *store;
+	struct pool *workers;     /* hashing + chunk writes */
+	struct pool *committer;   /* group commit: sync + one transaction per batch */
+	struct pool *gc;          /* garbage collection */
+	struct evhttp *http;
+
+	TAILQ_HEAD(, upload) uploads;
+	unsigned nuploads;
+	unsigned gets_active;
+	uint64_t hlc;             /* committer thread only */
+	int64_t started_ms;
+	int stopping;
+	struct metrics m;
+};
+
+/* files.c */
+int files_init(struct node *n, char **cause);
+void files_shutdown(struct node *n);
+void files_expire_uploads(struct node *n);
+
+/* api.c */
+int api_start(struct node *n, char **cause);
+void api_stop(struct node *n);
+
+/* metrics.c */
+struct evbuffer;
+void metrics_render(struct node *n, struct evbuffer *out);
+
+#endif

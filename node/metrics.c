@@ -1,0 +1,58 @@
+/* metrics.c: Prometheus text exposition (format 0.0.4) of the daemon's counters. */
+#include "node/daemon.h"
+#include "node/work.h"
+#include "lib/util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+static void
+metric(struct evbuffer *b, const char *name, const char *type, const char *help, uint64_t v)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name,
+	    type, name, v);
+}
+
+#define C(name, field, help) \
+	metric(b, name, "counter", help, (uint64_t)atomic_load(&n->m.field))
+
+void
+metrics_render(struct node *n, struct evbuffer *b)
+{
+	struct db_stats st;
+
+	C("p2p_stores_total", stores, "Versions stored through this node.");
+	C("p2p_store_bytes_total", store_bytes, "Bytes of content stored through this node.");
+	C("p2p_store_errors_total", store_errors, "Stores that failed.");
+	C("p2p_gets_total", gets, "Completed gets served.");
+	C("p2p_get_bytes_total", get_bytes, "Bytes of content served by gets.");
+	C("p2p_get_errors_total", get_errors, "Gets aborted (missing chunk or client gone).");
+	C("p2p_deletes_total", deletes, "Deletes (tombstones written) through this node.");
+	C("p2p_commit_batches_total", commit_batches,
+	    "Group commits (one sync and one transaction each).");
+	C("p2p_gc_chunks_total", gc_chunks, "Unreferenced chunks collected.");
+	C("p2p_gc_runs_total", gc_runs, "Garbage-collection passes.");
+	C("p2p_orphans_removed_total", orphans_removed,
+	    "Chunk files without a database row removed at start-up.");
+	C("p2p_http_requests_total", http_requests, "Control API requests.");
+	metric(b, "p2p_uploads_active", "gauge", "Open upload sessions.", n->nuploads);
+	metric(b, "p2p_gets_active", "gauge", "Gets being streamed.", n->gets_active);
+	metric(b, "p2p_pins", "gauge", "Chunks pinned by in-flight stores and gets.",
+	    store_pin_count(n->store));
+	metric(b, "p2p_uptime_seconds", "gauge", "Seconds since the daemon started.",
+	    (uint64_t)((wall_ms() - n->started_ms) / 1000));
+	memset(&st, 0, sizeof st);
+	if (db_stats(n->db, &st, NULL) == 0) {
+		metric(b, "p2p_files", "gauge", "Files with a live version.", st.files);
+		metric(b, "p2p_tombstones", "gauge", "Deleted keys remembered.", st.tombstones);
+		metric(b, "p2p_file_bytes", "gauge", "Sum of the live versions' sizes.", st.bytes);
+		metric(b, "p2p_chunks", "gauge", "Chunks held on this node (deduplicated).",
+		    st.chunks);
+		metric(b, "p2p_chunk_bytes", "gauge", "Bytes of chunks held on this node.",
+		    st.chunk_bytes);
+		metric(b, "p2p_peers_known", "gauge", "Peers in the peer table.", st.peers);
+	}
+}

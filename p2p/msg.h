@@ -1,0 +1,131 @@
+/* msg.h: the messages exchanged over a secure link, one per frame (frame.h).
+ * docs/PROTOCOL.md describes every byte. Each type has an encoder writing the payload
+ * into a bounded writer and a decoder reading it through the bounded reader; decoders
+ * check every limit before allocating and reject trailing bytes. */
+#ifndef P2P_MSG_H
+#define P2P_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct rd;
+struct wr;
+
+#define MSG_ID_LEN 32          /* node IDs (NODE_ID_LEN) */
+#define MSG_AUTH_LEN 32        /* HMAC-SHA256 */
+#define MSG_ADDR_MAX 255       /* "host:port", "[v6]:port", "bt:AA:BB:CC:DD:EE:FF/ch" */
+#define MSG_HELLO_MAX_ADDRS 16
+#define MSG_VERSION_MAX 64
+#define MSG_PEERS_MAX 256
+#define MSG_TEXT_MAX 256       /* GOODBYE and ERROR text */
+
+enum msg_type {
+	MSG_AUTH = 0x01,
+	MSG_HELLO = 0x02,
+	MSG_PING = 0x03,
+	MSG_PONG = 0x04,
+	MSG_PEERS = 0x05,
+	MSG_GOODBYE = 0x06,
+	MSG_ERROR = 0x07,
+	/* 0x10..0x3f reserved for file and chunk exchange */
+};
+
+/* PEERS entry transports. Receivers ignore entries with a transport they do not know. */
+#define MSG_TRANSPORT_TCP 1
+#define MSG_TRANSPORT_RFCOMM 2
+
+/* GOODBYE reasons. */
+#define MSG_BYE_SHUTDOWN 0  /* the node is stopping; it may come back */
+#define MSG_BYE_LEAVING 1   /* the node leaves the network for good */
+#define MSG_BYE_TOO_MANY 2  /* connection cap reached */
+#define MSG_BYE_DUPLICATE 3 /* already connected to this node */
+#define MSG_BYE_PROTOCOL 4  /* the peer broke the protocol */
+
+/* ERROR codes. */
+#define MSG_ERR_MALFORMED 1
+#define MSG_ERR_UNSUPPORTED 2
+#define MSG_ERR_INTERNAL 3
+
+/* HELLO capability bits (none defined yet; unknown bits are ignored). */
+
+struct msg_auth {
+	uint8_t mac[MSG_AUTH_LEN];
+};
+
+struct msg_hello {
+	uint8_t id[MSG_ID_LEN];
+	uint8_t naddrs;
+	char addrs[MSG_HELLO_MAX_ADDRS][MSG_ADDR_MAX + 1];
+	char version[MSG_VERSION_MAX + 1];
+	uint32_t caps;
+};
+
+struct msg_ping { /* also PONG */
+	uint64_t nonce;
+	uint64_t ts_ms; /* sender's wall clock, ms since the epoch */
+};
+
+struct msg_peer {
+	uint8_t id[MSG_ID_LEN];
+	uint8_t transport;
+	char addr[MSG_ADDR_MAX + 1];
+	uint64_t last_seen_ms;
+};
+
+struct msg_peers {
+	uint16_t n;
+	struct msg_peer *v; /* n entries; xcalloc'd, freed by msg_clear */
+};
+
+struct msg_goodbye {
+	uint8_t reason;
+	char text[MSG_TEXT_MAX + 1];
+};
+
+struct msg_error {
+	uint16_t code;
+	char text[MSG_TEXT_MAX + 1];
+};
+
+struct msg {
+	uint8_t type;
+	union {
+		struct msg_auth auth;
+		struct msg_hello hello;
+		struct msg_ping ping; /* PING and PONG */
+		struct msg_peers peers;
+		struct msg_goodbye goodbye;
+		struct msg_error error;
+	} u;
+};
+
+/* Per-type payload encoders: -1 if a field breaks a limit or the writer overflows.
+ * Decoders: read the whole payload from r, ending with rd_end (trailing bytes are an
+ * error); -1 with *errstr (a static string) on any malformation. */
+int msg_auth_encode(struct wr *w, const struct msg_auth *m);
+int msg_auth_decode(struct rd *r, struct msg_auth *m, const char **errstr);
+int msg_hello_encode(struct wr *w, const struct msg_hello *m);
+int msg_hello_decode(struct rd *r, struct msg_hello *m, const char **errstr);
+int msg_ping_encode(struct wr *w, const struct msg_ping *m);
+int msg_ping_decode(struct rd *r, struct msg_ping *m, const char **errstr);
+int msg_peers_encode(struct wr *w, const struct msg_peers *m);
+/* Rejects a count over MSG_PEERS_MAX (or larger than the bytes left could hold)
+ * before allocating. On failure nothing stays allocated. */
+int msg_peers_decode(struct rd *r, struct msg_peers *m, const char **errstr);
+int msg_goodbye_encode(struct wr *w, const struct msg_goodbye *m);
+int msg_goodbye_decode(struct rd *r, struct msg_goodbye *m, const char **errstr);
+int msg_error_encode(struct wr *w, const struct msg_error *m);
+int msg_error_decode(struct rd *r, struct msg_error *m, const char **errstr);
+
+/* Payload of m by m->type. -1 on unknown type or a broken limit. */
+int msg_encode(struct wr *w, const struct msg *m);
+/* A whole frame: header + payload. */
+int msg_frame(struct wr *w, const struct msg *m);
+/* Decode a payload of the given type; an unknown type is an error (the caller drops
+ * the connection). 0 ok (call msg_clear later), -1 with *errstr. */
+int msg_decode(uint8_t type, const uint8_t *p, size_t len, struct msg *m,
+    const char **errstr);
+void msg_clear(struct msg *m); /* frees what a decoder allocated; NULL ok */
+const char *msg_type_name(uint8_t type); /* "HELLO", ..., "unknown" */
+
+#endif

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# bench.sh: p2p store/get throughput and daemon memory against the disk and hash limits of
+# this machine, all measured in the same run (make bench). Prints figures; not a test.
+#
+# Env:  SIZE=1G          payload, bytes or with an IEC suffix (256M, 1G)
+#       RUNS=3           timed runs per row; the median is reported
+#       BENCH_TMP=/var/tmp/p2p-bench   scratch root, on the disk under test (not tmpfs);
+#                        this run's run.XXXXXX inside it is removed at exit
+#       P2P_BIN=...      the binary (default ./p2p, else build/p2p)
+#       TIMEOUT=600      bound, in seconds, on every step
+#
+# Rows (MB = 10^6 B):
+#   openssl dgst -sha256 FILE       hash limit
+#   cp FILE dst + sync              disk write limit (sync before the clock starts too)
+#   p2p store                       CLI -> daemon -> chunks, durable when it returns
+#   p2p get --out (+ sync)          daemon -> CLI -> file; the ratio uses the "+ sync" time
+# Every run stores different bytes under a fresh key (AES-CTR of the payload, made before
+# the clock starts), so deduplication never shortcuts a store. The payload is hot in the page
+# cache for every row. Targets: store <= 1.25 x (dgst + cp+sync), get <= 1.25 x cp+sync,
+# daemon peak RSS (VmHWM) <= 32 MiB.
+# shellcheck disable=SC2015  # "a && b || die" is meant
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u -o pipefail
+export LC_ALL=C
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
+
+cd "$(dirname "$0")/.." || die "cannot cd to the source tree"
+SIZE=$(numfmt --from=iec "${SIZE:-1G}") || die "bad SIZE '${SIZE:-}'"
+RUNS=${RUNS:-3} TIMEOUT=${TIMEOUT:-600}
+[ "$RUNS" -ge 1 ] 2>/dev/null || die "bad RUNS '$RUNS'"
+if [ -z "${P2P_BIN:-}" ]; then
+	for b in ./p2p build/p2p; do [ -x "$b" ] && { P2P_BIN=$b; break; }; done
+fi
+[ -n "${P2P_BIN:-}" ] && [ -x "$P2P_BIN" ] || die "no p2p binary (run make, or set P2P_BIN)"
+P2P_BIN=$(realpath "$P2P_BIN")
+for c in openssl curl numfmt timeout realpath cmp awk df; do
+	command -v "$c" >/dev/null || die "missing '$c'"
+done
+unset P2P_DB
+
+mkdir -p "${BENCH_TMP:=/var/tmp/p2p-bench}" || die "cannot create $BENCH_TMP"
+W=$(mktemp -d "$(realpath "$BENCH_TMP")/run.XXXXXX") || die "mktemp in $BENCH_TMP failed"
+FSTYPE=$(df --output=fstype "$W" | tail -1)
+[ "$FSTYPE" = tmpfs ] && die "$BENCH_TMP is on tmpfs; point BENCH_TMP at a disk"
+F=$W/src.bin D=$W/node NPID=
+avail=$(( $(df -k --output=avail "$W" | tail -1) * 1024 ))
+need=$((SIZE * (RUNS + 4)))
+[ "$avail" -gt "$need" ] || die "need about $(numfmt --to=iec "$need")B free in $W, have $(numfmt --to=iec "$avail")B"
+
+cleanup() {
+	if [ -n "$NPID" ]; then kill -9 "$NPID" 2>/dev/null; wait "$NPID" 2>/dev/null; fi
+	rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+now() { echo "$EPOCHREALTIME"; }
+since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
+p2p() { timeout -k 5 "$TIMEOUT" "$P2P_BIN" --db "$D/p2p.db" "$@"; }
+median() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
+
+# stage RUN#: distinct bytes for this run in $W/in.bin, written back and hot in the cache
+stage() {
+	openssl enc -aes-128-ctr -K "$(printf %032x "$1")" -iv "$(printf %032x 0)" \
+		-in "$F" -out "$W/in.bin" || die "cannot stage run $1's payload"
+	sync
+}
+
+declare -A MED ALL
+record() { MED[$1]=$(median "${@:2}"); ALL[$1]="${*:2}"; log "$1: median ${MED[$1]} s (runs: ${ALL[$1]})"; }
+
+log "payload: $(numfmt --to=iec-i "$SIZE")B random in $W ($FSTYPE), $RUNS runs per row"
+head -c "$SIZE" /dev/urandom >"$F" || die "cannot write the payload"
+[ "$(stat -c %s "$F")" = "$SIZE" ] || die "short payload"
+sync
+
+# ---- limits --------------------------------------------------------------------------------------
+ts=()
+for ((r = 1; r <= RUNS; r++)); do
+	s=$(now); timeout "$TIMEOUT" openssl dgst -sha256 "$F" >/dev/null || die "openssl dgst failed"
+	ts+=("$(since "$s")")
+done
+record dgst "${ts[@]}"
+
+ts=()
+for ((r = 1; r <= RUNS; r++)); do
+	rm -f "$W/dst"; sync
+	s=$(now); timeout "$TIMEOUT" cp "$F" "$W/dst" && sync || die "cp + sync failed"
+	ts+=("$(since "$s")")
+	cmp -s "$F" "$W/dst" || die "cp made a different copy"
+done
+rm -f "$W/dst"
+record cp "${ts[@]}"
+
+# ---- p2p -----------------------------------------------------------------------------------------
+mkdir -p "$D"
+"$P2P_BIN" --db "$D/p2p.db" serve >"$W/node.log" 2>&1 &
+NPID=$!
+for ((i = 0; i < 100; i++)); do
+	curl -sf --max-time 2 --unix-socket "$D/api.sock" http://x/health >/dev/null 2>&1 && break
+	kill -0 "$NPID" 2>/dev/null || { tail -n 20 "$W/node.log" >&2; die "the daemon exited at start-up"; }
+	sleep 0.1
+done
+((i < 100)) || { tail -n 20 "$W/node.log" >&2; die "the daemon did not answer /health within 10 s"; }
+log "daemon pid $NPID on $D ($P2P_BIN)"
+
+ts_store=() ts_get=() ts_gets=()
+for ((r = 1; r <= RUNS; r++)); do
+	stage "$r"
+	s=$(now)
+	p2p store "bench-$r" "$W/in.bin" --quiet >"$W/cli.out" 2>&1 ||
+		{ cat "$W/cli.out" >&2; tail -n 20 "$W/node.log" >&2; die "p2p store (run $r) failed"; }
+	ts_store+=("$(since "$s")")
+
+	rm -f "$W/dst"; sync
+	s=$(now)
+	p2p get "bench-$r" --out "$W/dst" >"$W/cli.out" 2>&1 ||
+		{ cat "$W/cli.out" >&2; tail -n 20 "$W/node.log" >&2; die "p2p get (run $r) failed"; }
+	ts_get+=("$(since "$s")")
+	sync
+	ts_gets+=("$(since "$s")")
+	cmp -s "$W/in.bin" "$W/dst" || die "p2p get (run $r) returned different bytes"
+	rm -f "$W/dst"
+	kill -0 "$NPID" 2>/dev/null || die "the daemon died (run $r)"
+done
+record store "${ts_store[@]}"
+record get "${ts_get[@]}"
+record gets "${ts_gets[@]}"
+
+RSS_KB=$(awk '/^VmHWM:/ { print $2 }' "/proc/$NPID/status" 2>/dev/null)
+[ -n "$RSS_KB" ] || die "cannot read VmHWM of pid $NPID"
+kill -TERM "$NPID"
+for ((i = 0; i < 100; i++)); do kill -0 "$NPID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$NPID" 2>/dev/null && die "the daemon did not stop within 10 s of SIGTERM"
+wait "$NPID"; rc=$?; NPID=
+[ "$rc" = 0 ] || log "WARNING: the daemon exited with status $rc"
+
+# ---- report --------------------------------------------------------------------------------------
+mbs() { awk -v b="$SIZE" -v t="$1" 'BEGIN { printf "%.1f", (t > 0 ? b / 1e6 / t : 0) }'; }
+line() { printf '%-28s %9.3f %9s   %s\n' "$1" "${MED[$2]}" "$(mbs "${MED[$2]}")" "${ALL[$2]}"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print ((v <= t) ? "ok" : "OVER") }'; }
+
+r_store=$(ratio "${MED[store]}" "$(awk -v a="${MED[dgst]}" -v b="${MED[cp]}" 'BEGIN { print a + b }')")
+r_get=$(ratio "${MED[gets]}" "${MED[cp]}")
+rss_mib=$(awk -v k="$RSS_KB" 'BEGIN { printf "%.1f", k / 1024 }')
+
+cat <<EOF
+
+p2p bench: $(numfmt --to=iec-i "$SIZE")B payload ($SIZE B), median of $RUNS runs, MB = 10^6 B
+host: $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)
+disk: $FSTYPE on $(df --output=source "$W" | tail -1) ($W)
+binary: $P2P_BIN ($("$P2P_BIN" version 2>/dev/null | head -1)), $(openssl version | cut -d' ' -f1-2)
+row                           median s      MB/s   runs (s)
+EOF
+line "openssl dgst -sha256" dgst
+line "cp + sync" cp
+line "p2p store" store
+line "p2p get --out" get
+line "p2p get --out + sync" gets
+cat <<EOF
+
+store / (dgst + cp+sync)    $r_store   target <= 1.25  $(verdict "$r_store" 1.25)
+get+sync / (cp+sync)        $r_get   target <= 1.25  $(verdict "$r_get" 1.25)
+daemon peak RSS (VmHWM)     $rss_mib MiB   target <= 32  $(verdict "$rss_mib" 32)
+EOF

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# A full disk: the data dir is an 8 MiB tmpfs, a 20 MiB store must fail cleanly (message
+# about space, no file recorded, nothing left in chunks/tmp) and the daemon keeps serving.
+. "$(dirname "$0")/lib.sh"
+require_root "needs root to mount a tmpfs"
+{ command -v mount && command -v umount; } >/dev/null || skip "no mount/umount"
+
+M=$T/mnt
+mkdir -p "$M"
+mount -t tmpfs -o size=8m,mode=0700 tmpfs "$M" 2>"$T/mount.err" ||
+	skip "cannot mount a tmpfs: $(cat "$T/mount.err")"
+on_exit "umount '$M' 2>/dev/null || umount -l '$M'"
+
+start_node "$M"
+rand_file "$T/keep" $((256 << 10))
+run p2p "$M" store keep "$T/keep"; expect_rc 0 "store keep (256 KiB)"
+chunks_before=$(count_chunks "$M")
+note "before: $(df -k --output=used,avail "$M" | tail -1) KiB used/avail on the tmpfs"
+
+rand_file "$T/big" $((20 << 20))
+run p2p "$M" store big "$T/big"
+[ "$RC" != 0 ] || fail "store of 20 MiB into an 8 MiB file system succeeded: $OUT"
+[ "$RC" = 1 ] || fail "store into a full disk: exit $RC, want 1; stderr: $ERR"
+assert_contains "$ERR" "space" "store into a full disk: stderr"
+note "store big: exit $RC: $ERR"
+
+node_alive "$M" || { show_log "$M"; fail "the daemon died on ENOSPC"; }
+health "$M" || fail "the daemon does not answer /health after ENOSPC"
+
+got=$(files_json "$M") || exit 1
+assert_eq "$(jq -r '[.[].key] | join(",")' <<<"$got")" "keep" "files after the failed store"
+# shellcheck disable=SC2317  # called through poll
+tmp_clean() { [ "$(tmp_entries "$M")" = 0 ]; }
+poll 5 tmp_clean || fail "chunks/tmp not empty after the failed store: $(find "$M/chunks/tmp" -mindepth 1 | head)"
+
+rm -f "$T/out"; p2p "$M" get keep --out "$T/out" || fail "get keep after ENOSPC exit $?"
+assert_cmp "$T/keep" "$T/out"
+rm -f "$T/out"
+
+# chunk files the failed upload wrote are orphans; are they removed?
+# shellcheck disable=SC2317  # called through poll
+orphans_gone() { [ "$(count_chunks "$M")" = "$chunks_before" ]; }
+if poll 5 orphans_gone; then
+	note "the failed upload left no chunk files behind"
+else
+	note "WARNING: the failed upload left $(( $(count_chunks "$M") - chunks_before )) chunk files" \
+		"($(du -sk "$M/chunks" | cut -f1) KiB under chunks/; $(df -k --output=avail "$M" | tail -1) KiB free)"
+fi
+
+# a small store works afterwards: at once, or once "keep" is deleted and collected
+rand_file "$T/tiny" 4096
+tiny_ok() { p2p "$M" store tiny "$T/tiny" >/dev/null 2>"$T/tiny.err"; }
+if tiny_ok; then
+	note "a 4 KiB store works right after ENOSPC"
+else
+	note "a 4 KiB store right after ENOSPC failed ($(cat "$T/tiny.err")); deleting keep"
+	run p2p "$M" delete keep; expect_rc 0 "delete keep"
+	poll 15 tiny_ok || fail "a 4 KiB store still fails 15 s after deleting keep: $(cat "$T/tiny.err")"
+	note "a 4 KiB store works after deleting keep"
+fi
+p2p "$M" get tiny --out "$T/out" || fail "get tiny exit $?"
+assert_cmp "$T/tiny" "$T/out"
+
+run p2p "$M" verify; expect_rc 0 "verify after ENOSPC"
+node_alive "$M" || fail "the daemon died"
+stop_node "$M"
+# and it starts again on the (nearly) full file system
+start_node "$M"
+# the start-up sweep removes chunk files that no database row accounts for
+poll 5 chunks_match_db "$M" ||
+	fail "after a restart: $(count_chunks "$M") chunk files on disk, status --json .chunks $(status_field "$M" chunks)"
+note "after a restart: $(count_chunks "$M") chunk files, $(df -k --output=avail "$M" | tail -1) KiB free"
+p2p "$M" get tiny --out - >"$T/out2" || fail "get tiny after restart exit $?"
+assert_cmp "$T/tiny" "$T/out2"
+assert_eq "$(tmp_entries "$M")" 0 "entries in chunks/tmp after restart"
+stop_node "$M"
+finish
