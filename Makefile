@@ -198,7 +198,8 @@ FUZZ_LIBSRCS := lib/buf.c lib/util.c lib/log.c lib/config.c store/manifest.c \
 FUZZ_FLAGS   := -std=c17 $(WARN) -D_GNU_SOURCE -I. -pthread -DP2P_VERSION='"$(VERSION)"' \
                 $(foreach p,$(PKGS_OPT),-DHAVE_$(shell echo $(p) | tr a-z A-Z)=1) \
                 $(shell $(PKG_CONFIG) --cflags $(PKGS) $(PKGS_OPT) 2>/dev/null) \
-                -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all
+                -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all \
+                $(if $(filter true,$(CI)),-Werror)
 FUZZ_LF_OBJS := $(FUZZ_LIBSRCS:%.c=$(FUZZ_DIR)/libfuzzer/obj/%.o)
 FUZZ_RP_OBJS := $(FUZZ_LIBSRCS:%.c=$(FUZZ_DIR)/replay/obj/%.o)
 FUZZ_LF_BINS := $(FUZZ_NAMES:%=$(FUZZ_DIR)/libfuzzer/fuzz_%)

@@ -277,6 +277,9 @@ client_do(struct client *c, const struct client_req *q, struct client_reply *r)
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, CLIENT_STALL_SECS);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+	/* 1 MiB parts: fewer, larger reads and writes than curl's 16/64 KiB defaults. */
+	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
+	curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);

@@ -1,6 +1,7 @@
 /* store.c: `p2p store <key> <file|->`: stream a file to the daemon through an upload
  * session (POST /v1/uploads, PUT each part in order, commit), one chunk in memory. */
 #include "cmd/client.h"
+#include "cmd/hasher.h"
 #include "cmd/cmd.h"
 #include "cmd/common.h"
 #include "lib/log.h"
@@ -59,7 +60,8 @@ struct upload {
 	uint8_t *buf;
 	uint64_t sent;         /* bytes of finished parts */
 	uint64_t parts;
-	EVP_MD_CTX *sha;
+	struct hasher *sha;     /* end-to-end check, on its own thread */
+	uint8_t *bufs[2];       /* double buffer: one hashed and sent while the next is read */
 	struct progress prog;
 };
 
@@ -174,13 +176,12 @@ upload_commit(struct upload *u, int json, int quiet)
 	struct client_req q = { .method = "PUT", .body = NULL, .len = 0 };
 	struct client_reply r;
 	char *ekey, *path, local[HASH_HEX];
-	uint8_t md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
+	uint8_t md[HASH_LEN];
 	const char *sha;
 	json_int_t chunks;
 	int rc = -1;
 
-	EVP_DigestFinal_ex(u->sha, md, &mdlen);
+	hasher_final(u->sha, md);
 	hex_encode(md, HASH_LEN, local);
 
 	ekey = client_escape(u->c, u->key);
@@ -269,13 +270,16 @@ cmd_store_exec(int argc, char **argv)
 	if (upload_begin(&u) == -1)
 		goto out;
 	started = 1;
-	u.buf = xmalloc(u.chunk_size);
-	if ((u.sha = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(u.sha, EVP_sha256(), NULL) != 1)
-		fatalx("EVP_DigestInit_ex");
+	u.bufs[0] = xmalloc(u.chunk_size);
+	u.bufs[1] = xmalloc(u.chunk_size);
+	u.sha = hasher_new();
 	progress_begin(&u.prog, progress_wanted(co.quiet), S_ISREG(st.st_mode) ?
 	    (uint64_t)st.st_size : 0);
 	for (;;) {
-		ssize_t n = read_full(u.fd, u.buf, u.chunk_size);
+		ssize_t n;
+
+		u.buf = u.bufs[u.parts & 1];
+		n = read_full(u.fd, u.buf, u.chunk_size);
 
 		if (n == -1) {
 			if (errno == EINTR)
@@ -286,7 +290,7 @@ cmd_store_exec(int argc, char **argv)
 		}
 		if (n == 0)
 			break;
-		EVP_DigestUpdate(u.sha, u.buf, (size_t)n);
+		hasher_feed(u.sha, u.buf, (size_t)n);
 		if (upload_part(&u, (size_t)n) == -1)
 			goto out;
 		if ((size_t)n < u.chunk_size)
@@ -304,8 +308,9 @@ out:
 	cmd_signals_end();
 	if (u.fd > STDIN_FILENO)
 		close(u.fd);
-	EVP_MD_CTX_free(u.sha);
-	free(u.buf);
+	hasher_free(u.sha);
+	free(u.bufs[0]);
+	free(u.bufs[1]);
 	free(u.id);
 	client_free(u.c);
 	free(db);

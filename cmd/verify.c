@@ -227,8 +227,8 @@ cmd_verify_exec(int argc, char **argv)
 		cmd_err("%s: %s", dbpath, cause ? cause : "cannot open");
 		goto out;
 	}
-	/* NB: store_open also empties chunks/tmp (see the report to the lead). */
-	if (store_open(&v.s, datadir, &cause) == -1) {
+	/* Read-only: a daemon may be writing chunks/tmp right now. */
+	if (store_open_flags(&v.s, datadir, STORE_RDONLY, &cause) == -1) {
 		cmd_err("%s: %s", datadir, cause ? cause : "cannot open the chunk store");
 		goto out;
 	}

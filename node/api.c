@@ -254,6 +254,7 @@ api_unix_listen(struct node *n, char **cause)
 		return set_cause(cause, "bind %s: %s", n->sock_path, strerror(errno));
 	}
 	umask(old);
+	n->sock_bound = 1;
 	chmod(n->sock_path, 0600);
 	if (listen(fd, 128) == -1) {
 		close(fd);
@@ -331,6 +332,9 @@ api_stop(struct node *n)
 	if (n->http != NULL)
 		evhttp_free(n->http);
 	n->http = NULL;
-	if (n->sock_path != NULL)
+	/* Only the daemon that bound the socket removes it: one that failed to start (the
+	 * data directory is locked by another) must not cut the running one off. */
+	if (n->sock_bound)
 		unlink(n->sock_path);
+	n->sock_bound = 0;
 }

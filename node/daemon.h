@@ -21,6 +21,7 @@ struct metrics {
 	atomic_uint_fast64_t gets, get_bytes, get_errors;
 	atomic_uint_fast64_t deletes;
 	atomic_uint_fast64_t chunks_written, chunks_deduped;
+	atomic_uint_fast64_t chunks_verified, chunk_verify_failures;
 	atomic_uint_fast64_t commit_batches, commits;
 	atomic_uint_fast64_t gc_chunks, gc_runs, orphans_removed;
 	atomic_uint_fast64_t http_requests, http_errors;
@@ -31,6 +32,7 @@ struct node {
 	char *datadir;
 	char *db_path;
 	char *sock_path;
+	int sock_bound;           /* we created sock_path */
 	int lock_fd;
 	uint8_t node_id[NODE_ID_LEN];
 	char node_hex[2 * NODE_ID_LEN + 1];

@@ -705,25 +705,78 @@ files_delete(struct node *n, struct evhttp_request *req, const char *key)
 
 /* ---- get ------------------------------------------------------------------------- */
 
+/* A get streams chunk after chunk. Each chunk is read and checked against its hash on
+ * a worker before a byte of it is sent: a corrupt or missing chunk is never served as
+ * good. Up to GET_AHEAD reads run ahead of the socket. If the first chunk is bad the
+ * client gets a JSON 500; later, with the headers out, the connection is closed short
+ * of Content-Length, which every HTTP client reports as an error. */
+#define GET_AHEAD 2
+
+struct getter;
+
+struct gread {
+	struct job job;
+	struct getter *g;
+	uint64_t idx;
+	uint8_t *buf;
+	size_t n;
+	int rc;             /* store_read_chunk: 0 ok, 1 missing, 2 corrupt, -1 error */
+	char *cause;
+};
+
 struct getter {
 	struct node *n;
 	struct held h;
+	char *key;
 	struct manifest m;
-	uint64_t idx;
+	uint64_t next_read;
+	uint64_t next_send;
+	struct gread *slot[GET_AHEAD];
+	unsigned inflight;  /* read jobs not done yet */
+	int sending;        /* a chunk is in evhttp's output, waiting for its write */
+	int started;        /* headers sent */
+	int dead;           /* client gone or transfer aborted */
 	uint64_t sent;
 	struct event *kill;
 };
+
+static void getter_pump(struct getter *g);
+
+static void
+free_ref(const void *data, size_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	free((void *)data);
+}
 
 static void
 getter_free(struct getter *g)
 {
 	for (uint64_t i = 0; i < g->m.nchunks; i++)
 		store_unpin(g->n->store, g->m.chunks[i]);
+	for (int i = 0; i < GET_AHEAD; i++) {
+		if (g->slot[i] != NULL) {
+			free(g->slot[i]->buf);
+			free(g->slot[i]->cause);
+			free(g->slot[i]);
+		}
+	}
 	manifest_free(&g->m);
 	if (g->kill != NULL)
 		event_free(g->kill);
 	g->n->gets_active--;
+	free(g->key);
 	free(g);
+}
+
+/* The transfer is over for us; free once no read job refers to g any more. */
+static void
+getter_end(struct getter *g)
+{
+	g->dead = 1;
+	if (g->inflight == 0 && g->kill == NULL)
+		getter_free(g);
 }
 
 static void
@@ -732,9 +785,11 @@ getter_closed(struct evhttp_connection *evcon, void *arg)
 	struct getter *g = arg;
 
 	(void)evcon;
-	log_info("get: client went away after %" PRIu64 " bytes", g->sent);
+	g->h.req = NULL;
+	g->h.evcon = NULL;
+	log_info("get %s: client went away after %" PRIu64 " bytes", g->key, g->sent);
 	atomic_fetch_add(&g->n->m.get_errors, 1);
-	getter_free(g);
+	getter_end(g);
 }
 
 static void
@@ -745,55 +800,165 @@ getter_kill(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	evhttp_connection_set_closecb(evcon, NULL, NULL);
-	evhttp_connection_free(evcon);
-	getter_free(g);
+	event_free(g->kill);
+	g->kill = NULL;
+	if (evcon != NULL) {
+		evhttp_connection_set_closecb(evcon, NULL, NULL);
+		g->h.req = NULL;
+		g->h.evcon = NULL;
+		evhttp_connection_free(evcon);
+	}
+	getter_end(g);
 }
 
-static void getter_next(struct evhttp_connection *evcon, void *arg);
+static void
+gread_run(struct job *j, void *ctx)
+{
+	struct gread *r = (struct gread *)j;
+	struct getter *g = r->g;
+	size_t len = manifest_chunk_len(&g->m, r->idx);
+
+	(void)ctx;
+	r->buf = xmalloc(len ? len : 1);
+	r->rc = store_read_chunk(g->n->store, g->m.chunks[r->idx], r->buf, len, &r->n,
+	    &r->cause);
+	if (r->rc == 0 && r->n != len)
+		r->rc = 2; /* shorter than the manifest says */
+}
 
 static void
-getter_next(struct evhttp_connection *evcon, void *arg)
+gread_done(struct job *j)
+{
+	struct gread *r = (struct gread *)j;
+	struct getter *g = r->g;
+
+	g->inflight--;
+	if (g->dead) {
+		free(r->buf);
+		free(r->cause);
+		free(r);
+		if (g->inflight == 0 && g->kill == NULL)
+			getter_free(g);
+		return;
+	}
+	g->slot[r->idx % GET_AHEAD] = r;
+	getter_pump(g);
+}
+
+static void
+getter_read_ahead(struct getter *g)
+{
+	while (g->next_read < g->m.nchunks && g->next_read < g->next_send + GET_AHEAD) {
+		struct gread *r = xcalloc(1, sizeof *r);
+		r->g = g;
+		r->idx = g->next_read++;
+		r->job.run = gread_run;
+		r->job.done = gread_done;
+		g->inflight++;
+		pool_submit(g->n->workers, &r->job);
+	}
+}
+
+static void
+getter_sent(struct evhttp_connection *evcon, void *arg)
 {
 	struct getter *g = arg;
-	struct node *n = g->n;
-	struct evbuffer *buf;
-	char *cause = NULL, hex[HASH_HEX];
-	uint64_t size;
-	int fd, rc;
 
 	(void)evcon;
-	if (g->idx == g->m.nchunks) {
+	g->sending = 0;
+	getter_pump(g);
+}
+
+static void
+getter_headers(struct getter *g, struct evhttp_request *req)
+{
+	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+	char hex[HASH_HEX], len[24];
+
+	snprintf(len, sizeof len, "%" PRIu64, g->m.size);
+	hex_encode(g->m.file_hash, HASH_LEN, hex);
+	evhttp_add_header(oh, "Content-Type", "application/octet-stream");
+	evhttp_add_header(oh, "Content-Length", len);
+	evhttp_add_header(oh, "X-P2P-SHA256", hex);
+}
+
+static void
+getter_fail(struct getter *g, struct gread *r)
+{
+	struct node *n = g->n;
+	char hex[HASH_HEX];
+	const char *what = r->rc == 1 ? "is missing" : r->rc == 2 ? "is corrupt" : "cannot be read";
+
+	hex_encode(g->m.chunks[r->idx], HASH_LEN, hex);
+	log_warnx("get %s: chunk %" PRIu64 " (%s) %s%s%s; not serving it (run `p2p verify`)",
+	    g->key, r->idx, hex, what, r->cause ? ": " : "", r->cause ? r->cause : "");
+	if (r->rc == 2)
+		atomic_fetch_add(&n->m.chunk_verify_failures, 1);
+	atomic_fetch_add(&n->m.get_errors, 1);
+	if (!g->started) {
 		struct evhttp_request *req = held_take(&g->h);
+		if (req != NULL)
+			api_error(req, 500, "chunk unavailable", "chunk %" PRIu64 " (%s) of \"%s\" %s "
+			    "on this node; run `p2p verify`", r->idx, hex, g->key, what);
+		getter_end(g);
+		return;
+	}
+	/* Headers are out: close the connection short of Content-Length, from a fresh
+	 * loop iteration rather than inside evhttp's callback. */
+	g->kill = evtimer_new(n->base, getter_kill, g);
+	event_active(g->kill, EV_TIMEOUT, 0);
+	g->dead = 1;
+}
+
+static void
+getter_pump(struct getter *g)
+{
+	struct node *n = g->n;
+	struct gread *r;
+	struct evbuffer *buf;
+
+	if (g->dead || g->h.req == NULL)
+		return;
+	if (g->sending)
+		return;
+	if (g->next_send == g->m.nchunks) {
+		struct evhttp_request *req = held_take(&g->h);
+		if (!g->started) {
+			getter_headers(g, req);
+			evhttp_send_reply_start(req, 200, "OK");
+		}
 		atomic_fetch_add(&n->m.gets, 1);
 		atomic_fetch_add(&n->m.get_bytes, g->sent);
 		evhttp_send_reply_end(req);
-		getter_free(g);
+		getter_end(g);
 		return;
 	}
-	rc = store_open_chunk(n->store, g->m.chunks[g->idx], &fd, &size, &cause);
-	if (rc != 0 || size != manifest_chunk_len(&g->m, g->idx)) {
-		hex_encode(g->m.chunks[g->idx], HASH_LEN, hex);
-		log_warnx("get: chunk %s %s; aborting the transfer (run `p2p verify`)", hex,
-		    rc == 1 ? "is missing" : rc == 0 ? "has the wrong size" : cause);
-		if (rc == 0)
-			close(fd);
-		free(cause);
-		atomic_fetch_add(&n->m.get_errors, 1);
-		/* Headers are out: the only honest signal left is closing the connection,
-		 * done from a fresh loop iteration, not inside evhttp's callback. */
-		g->kill = evtimer_new(n->base, getter_kill, g);
-		event_active(g->kill, EV_TIMEOUT, 0);
+	r = g->slot[g->next_send % GET_AHEAD];
+	if (r == NULL || r->idx != g->next_send)
+		return; /* not read yet */
+	g->slot[g->next_send % GET_AHEAD] = NULL;
+	if (r->rc != 0) {
+		getter_fail(g, r);
+		free(r->buf);
+		free(r->cause);
+		free(r);
 		return;
+	}
+	atomic_fetch_add(&n->m.chunks_verified, 1);
+	if (!g->started) {
+		getter_headers(g, g->h.req);
+		evhttp_send_reply_start(g->h.req, 200, "OK");
+		g->started = 1;
 	}
 	buf = evbuffer_new();
-	if (size > 0)
-		evbuffer_add_file(buf, fd, 0, (ev_off_t)size); /* sendfile(2); owns fd */
-	else
-		close(fd);
-	g->sent += size;
-	g->idx++;
-	evhttp_send_reply_chunk_with_cb(g->h.req, buf, getter_next, g);
+	evbuffer_add_reference(buf, r->buf, r->n, free_ref, NULL);
+	g->sent += r->n;
+	g->next_send++;
+	g->sending = 1;
+	free(r->cause);
+	free(r);
+	getter_read_ahead(g);
+	evhttp_send_reply_chunk_with_cb(g->h.req, buf, getter_sent, g);
 	evbuffer_free(buf);
 }
 
@@ -802,13 +967,14 @@ files_get(struct node *n, struct evhttp_request *req, const char *key, int head)
 {
 	struct db_file f;
 	struct getter *g;
-	char *cause = NULL, hex[HASH_HEX], v[17], len[24], path[4096];
+	char *cause = NULL, v[17];
 	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
 	int rc;
 
 	memset(&f, 0, sizeof f);
 	rc = db_file_get(n->db, key, 0, &f, &cause);
 	if (rc == 1) {
+		db_file_clear(&f);
 		api_error(req, 404, "not found", "no file with key \"%s\"", key);
 		return;
 	}
@@ -816,43 +982,32 @@ files_get(struct node *n, struct evhttp_request *req, const char *key, int head)
 		goto fail;
 	g = xcalloc(1, sizeof *g);
 	g->n = n;
+	g->key = xstrdup(key);
 	n->gets_active++;
-	if (db_file_manifest(n->db, f.id, &g->m, &cause) == -1) {
+	if ((rc = db_file_manifest(n->db, f.id, &g->m, &cause)) != 0) {
 		getter_free(g);
+		if (rc == 1) { /* replaced between the two reads */
+			db_file_clear(&f);
+			api_error(req, 404, "not found", "no file with key \"%s\"", key);
+			return;
+		}
 		goto fail;
 	}
 	for (uint64_t i = 0; i < g->m.nchunks; i++)
 		store_pin(n->store, g->m.chunks[i]);
-	/* Check every chunk is here before promising a length. */
-	for (uint64_t i = 0; i < g->m.nchunks; i++) {
-		store_chunk_path(n->store, g->m.chunks[i], path, sizeof path);
-		if (access(path, R_OK) == -1) {
-			hex_encode(g->m.chunks[i], HASH_LEN, hex);
-			api_error(req, 500, "chunk missing", "chunk %" PRIu64 " (%s) of \"%s\" is not "
-			    "on this node; run `p2p verify`", i, hex, key);
-			atomic_fetch_add(&n->m.get_errors, 1);
-			getter_free(g);
-			db_file_clear(&f);
-			return;
-		}
-	}
-	hex_encode(f.file_hash, HASH_LEN, hex);
 	snprintf(v, sizeof v, "%016" PRIx64, f.version);
-	snprintf(len, sizeof len, "%" PRIu64, f.size);
-	evhttp_add_header(oh, "Content-Type", "application/octet-stream");
-	evhttp_add_header(oh, "Content-Length", len);
-	evhttp_add_header(oh, "X-P2P-SHA256", hex);
 	evhttp_add_header(oh, "X-P2P-Version", v);
 	db_file_clear(&f);
 	if (head) {
+		getter_headers(g, req);
 		evhttp_send_reply(req, 200, "OK", NULL);
 		getter_free(g);
 		return;
 	}
 	held_set(&g->h, req);
 	evhttp_connection_set_closecb(g->h.evcon, getter_closed, g);
-	evhttp_send_reply_start(req, 200, "OK");
-	getter_next(NULL, g);
+	getter_read_ahead(g);
+	getter_pump(g); /* a 0-byte file has nothing to read */
 	return;
 fail:
 	db_file_clear(&f);

@@ -30,6 +30,10 @@ metrics_render(struct node *n, struct evbuffer *b)
 	C("p2p_gets_total", gets, "Completed gets served.");
 	C("p2p_get_bytes_total", get_bytes, "Bytes of content served by gets.");
 	C("p2p_get_errors_total", get_errors, "Gets aborted (missing chunk or client gone).");
+	C("p2p_chunks_verified_total", chunks_verified,
+	    "Chunks read back and checked against their hash before being served.");
+	C("p2p_chunk_verify_failures_total", chunk_verify_failures,
+	    "Chunks found corrupt (bytes do not match the name) when read.");
 	C("p2p_deletes_total", deletes, "Deletes (tombstones written) through this node.");
 	C("p2p_commit_batches_total", commit_batches,
 	    "Group commits (one sync and one transaction each).");

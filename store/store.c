@@ -37,6 +37,7 @@ struct pin {
 struct store {
 	char *dir; /* <datadir>/chunks */
 	int dfd;   /* O_DIRECTORY descriptor on dir */
+	int rdonly; /* STORE_RDONLY: never writes, creates or removes anything */
 	_Atomic uint64_t seq; /* temp file names */
 
 	pthread_mutex_t pin_mtx;
@@ -132,15 +133,22 @@ empty_tmp(struct store *s, char **cause)
 int
 store_open(struct store **out, const char *datadir, char **cause)
 {
+	return store_open_flags(out, datadir, 0, cause);
+}
+
+int
+store_open_flags(struct store **out, const char *datadir, int flags, char **cause)
+{
 	struct store *s;
 	char *tmp = NULL;
 
 	*out = NULL;
 	s = xcalloc(1, sizeof *s);
 	s->dfd = -1;
+	s->rdonly = (flags & STORE_RDONLY) != 0;
 	xasprintf(&s->dir, "%s/chunks", datadir);
 	xasprintf(&tmp, "%s/tmp", s->dir);
-	if (mkdir_p(tmp, 0755) == -1) {
+	if (!s->rdonly && mkdir_p(tmp, 0755) == -1) {
 		set_cause(cause, "create %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
@@ -149,7 +157,9 @@ store_open(struct store **out, const char *datadir, char **cause)
 		set_cause(cause, "open %s: %s", s->dir, strerror(errno));
 		goto fail;
 	}
-	if (empty_tmp(s, cause) == -1)
+	/* Only the owner (the daemon) may clean tmp/: a reader running beside it would
+	 * delete chunks that an upload is writing. */
+	if (!s->rdonly && empty_tmp(s, cause) == -1)
 		goto fail;
 
 	if (getrandom(&s->pin_mul, sizeof s->pin_mul, GRND_NONBLOCK) != sizeof s->pin_mul)
@@ -227,6 +237,10 @@ store_write_chunk(struct store *s, const uint8_t h[HASH_LEN], const void *p, siz
 	char tmp[TMP_NAME_LEN], rel[REL_LEN];
 	int fd, e;
 
+	if (s->rdonly) {
+		errno = EROFS;
+		return set_cause(cause, "the chunk store was opened read-only");
+	}
 	for (;;) {
 		snprintf(tmp, sizeof tmp, "tmp/%ld-%llu", (long)getpid(),
 		    (unsigned long long)atomic_fetch_add(&s->seq, 1));

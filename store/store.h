@@ -31,8 +31,13 @@
 
 struct store;
 
-/* Creates <datadir>/chunks and chunks/tmp if needed, removes leftovers in chunks/tmp. */
+/* Creates <datadir>/chunks and chunks/tmp if needed, removes leftovers in chunks/tmp.
+ * Only the data directory's owner (the daemon) may do this. */
 int store_open(struct store **out, const char *datadir, char **cause);
+/* STORE_RDONLY: for readers beside a running daemon (`p2p verify`): creates nothing,
+ * leaves chunks/tmp alone, and store_write_chunk fails with EROFS. */
+#define STORE_RDONLY 0x1
+int store_open_flags(struct store **out, const char *datadir, int flags, char **cause);
 void store_close(struct store *s); /* NULL ok */
 
 void store_chunk_path(const struct store *s, const uint8_t h[HASH_LEN], char *buf, size_t len);

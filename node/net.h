@@ -1,0 +1,122 @@
+/* net.h: the daemon's peer network (docs/PROTOCOL.md, "Daemon behaviour").
+ *
+ * One struct net per daemon, on the loop thread: TCP listeners (evconnlistener over
+ * the transport vtable), one struct conn per link (bufferevent_openssl, TLS 1.3, AUTH
+ * first both ways, then HELLO), the in-memory peer table mirrored in SQLite (peers
+ * table: rows are written on state changes and flushed every sweep), and named timers
+ * on the monotonic clock: gossip (PEERS to a random peer), ping (RTT, liveness),
+ * redial (reconnects with exponential backoff + jitter) and sweep (flush, stale peers).
+ *
+ * The pure pieces (backoff, address choice, the PEERS list) are exposed at the bottom
+ * for tests/unit/test_net.c. */
+#ifndef P2P_NET_H
+#define P2P_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct node;
+struct identity;
+struct evhttp_request;
+
+#define NET_HANDSHAKE_MS 10000      /* TCP + TLS + AUTH + HELLO must finish in this */
+#define NET_IDLE_TIMEOUT_S 30       /* read/write timeout of an established link */
+#define NET_PING_MS 5000            /* PING every established link this often */
+#define NET_GOSSIP_MS 2000          /* PEERS to one random connected peer this often */
+#define NET_REDIAL_TICK_MS 250      /* how often the redial timer looks for work */
+#define NET_SWEEP_MS 10000          /* flush peer rows, forget stale candidates */
+#define NET_STALE_MS (24LL * 3600 * 1000) /* not gossiped nor redialled beyond this */
+#define NET_BACKOFF_BASE_MS 1000
+#define NET_BACKOFF_MAX_MS (5 * 60 * 1000)
+#define NET_OUT_SOFT (256 * 1024)   /* skip PEERS/PING while more than this is queued */
+#define NET_OUT_HARD (4 * 1024 * 1024) /* drop a peer that lets this much pile up */
+#define NET_KNOWN_MAX 4096          /* peers and candidates held in memory */
+#define NET_CAND_TRIES 3            /* dial attempts for a gossiped, never-reached peer */
+#define NET_BOOT_MAX 64             /* bootstrap addresses (flags, ticket, URL) */
+#define NET_URL_MAX_BYTES (64 * 1024)
+#define NET_URL_TIMEOUT_S 10
+#define NET_DEFAULT_LISTEN ":3000"
+#define NET_SELF_MAX 128            /* addresses that reach this node */
+#define NET_ADDR_LEN 300            /* TP_ADDRSTRLEN */
+
+/* Start the network before event_base_dispatch: network key (--network-key, --join,
+ * or <datadir>/network.key), TLS context, listeners, bootstrap addresses (resolved
+ * here, before the loop; --bootstrap-url fetched here with a 10 s timeout), timers.
+ * 0 ok, -1 with *cause (one line). */
+int net_start(struct node *n, const struct identity *id, char **cause);
+/* SIGTERM/SIGINT: send GOODBYE (reason 0) to every peer. Returns 1 if frames are on
+ * their way: the network then ends the loop itself once they left (at most 1 s);
+ * 0 if there was nothing to send (the caller ends the loop). */
+int net_shutdown(struct node *n);
+/* Free everything (after the loop); flushes the peer rows. NULL net ok. */
+void net_stop(struct node *n);
+
+unsigned net_connected(const struct node *n);
+unsigned net_known(const struct node *n);
+json_t *net_listen_json(const struct node *n);
+
+/* Control API handlers (node/peer_api.c). */
+void net_api_peers(struct node *n, struct evhttp_request *req);
+void net_api_cleanup(struct node *n, struct evhttp_request *req, const char *older_than);
+void net_api_invite(struct node *n, struct evhttp_request *req);
+
+/* Remove peers (not connected) whose last_seen is older than cutoff_ms, from memory
+ * and from the database. */
+int net_cleanup(struct node *n, int64_t cutoff_ms, uint64_t *removed, char **cause);
+/* A join ticket for this network with this node's dialable addresses. NULL + cause. */
+char *net_ticket(struct node *n, json_t **addrs, char **cause);
+
+/* ---- bootstrap URL (node/peer_boot.c) ---------------------------------------------- */
+/* GET url (http/https, 10 s, 64 KiB at most); one address per line, '#' comments.
+ * Up to max addresses are appended to out (xstrdup'd). 0 ok, -1 with *cause. */
+int net_fetch_bootstrap(const char *url, char **out, int max, int *n, char **cause);
+
+/* ---- pure helpers (node/peer_util.c; unit tested) ----------------------------------- */
+/* Delay before the next dial after `failures` consecutive failures: an exponential
+ * step (1 s, 2 s, 4 s, ... capped at 5 min) with "equal jitter": half fixed, half
+ * random from rnd. */
+uint64_t net_backoff_ms(unsigned failures, uint32_t rnd);
+/* "host:port", "[v6]:port" or ":port" -> host (no brackets) and port. 0 ok, -1 bad. */
+int net_split_addr(const char *addr, char *host, size_t hostlen, uint16_t *port);
+/* host + port -> "host:port" ("[v6]:port" for IPv6). 0 ok, -1 does not fit. */
+int net_join_addr(const char *host, uint16_t port, char *out, size_t outlen);
+/* "", "0.0.0.0", "::" (any address). */
+int net_host_unspecified(const char *host);
+/* An IPv4 or IPv6 literal (no name resolution needed). */
+int net_host_numeric(const char *host);
+int net_host_loopback(const char *host);
+/* The address to store and gossip for a peer that advertised advs[] (its HELLO) and
+ * was seen on the connection from observed_host (never its source port): an advertised
+ * address whose host is observed_host; else one with an unspecified host (or a host
+ * name, which this daemon never resolves on its loop) with observed_host put in; else
+ * the first numeric one. 0 ok, -1 none usable (no advertised address). */
+int net_pick_addr(const char *const *advs, size_t n, const char *observed_host,
+    char *out, size_t outlen);
+/* Dialable addresses for listen[] (as bound: ":3000", "0.0.0.0:3000",
+ * "127.0.0.1:3000"): unspecified hosts are replaced by each interface address of the
+ * right family from ifhosts[] (caller orders them: global first, loopback last);
+ * duplicates dropped. Returns how many were written to out (at most max). */
+size_t net_dialable_addrs(const char *const *listen, size_t nlisten,
+    const char *const *ifhosts, size_t nif, char (*out)[NET_ADDR_LEN], size_t max);
+
+/* A peer as the PEERS builder sees it. */
+struct net_gossip_cand {
+	const uint8_t *id;      /* 32 bytes */
+	const char *addr;       /* "" if unknown */
+	int connected;
+	int64_t last_seen_ms;
+};
+/* Indices (into c[]) of the entries to send to `receiver`: with an address, not the
+ * receiver itself, connected or seen within stale_ms of now; connected first, then
+ * most recently seen; at most max. Returns the count written to out. */
+size_t net_gossip_select(const struct net_gossip_cand *c, size_t n,
+    const uint8_t *receiver, int64_t now_ms, int64_t stale_ms, size_t max, size_t *out);
+/* Two links to the same peer: 1 if the new one should be kept (and the old one
+ * closed), 0 to keep the old one. The link dialled by the smaller node ID wins, so
+ * both ends choose the same; if one side dialled both, the older stays. */
+int net_keep_new_link(const uint8_t *self, const uint8_t *peer, int old_outbound,
+    int new_outbound);
+
+#endif
