@@ -20,7 +20,8 @@ PKGS := sqlite3 libevent_core libevent_extra libevent_openssl libevent_pthreads 
 # Optional: built in when present (systemd notify, line editing).
 PKGS_OPT := $(shell for p in libsystemd libedit; do $(PKG_CONFIG) --exists $$p 2>/dev/null && echo $$p; done)
 
-VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
+# A fixed version: a -D that changed with every commit would leave stale objects.
+VERSION := 0.1.0
 
 WARN    := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter

@@ -153,7 +153,9 @@ store_open_flags(struct store **out, const char *datadir, int flags, char **caus
 		goto fail;
 	}
 	s->dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->dfd == -1) {
+	if (s->dfd == -1 && s->rdonly && errno == ENOENT) {
+		/* A node that never stored anything: an empty store, for a reader. */
+	} else if (s->dfd == -1) {
 		set_cause(cause, "open %s: %s", s->dir, strerror(errno));
 		goto fail;
 	}
@@ -186,7 +188,8 @@ store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
-	close(s->dfd);
+	if (s->dfd != -1)
+		close(s->dfd);
 	pthread_mutex_destroy(&s->pin_mtx);
 	free(s->pins);
 	free(s->dir);
@@ -298,6 +301,8 @@ store_open_chunk(struct store *s, const uint8_t h[HASH_LEN], int *fd, uint64_t *
 	int f;
 
 	*fd = -1;
+	if (s->dfd == -1) /* read-only open of a store that does not exist yet */
+		return 1;
 	rel_path(h, rel);
 	f = openat(s->dfd, rel, O_RDONLY | O_CLOEXEC);
 	if (f == -1) {
@@ -661,6 +666,8 @@ store_walk(struct store *s, int (*cb)(void *arg, const uint8_t *h, const char *p
 	struct dirent *de1, *de2;
 	int rc = 0;
 
+	if (s->dfd == -1) /* read-only open of a store that does not exist yet */
+		return 0;
 	if ((top = open_sub(s->dfd, ".")) == NULL)
 		return set_cause(cause, "open %s: %s", s->dir, strerror(errno));
 	while (rc == 0 && (errno = 0, de1 = readdir(top)) != NULL) {

@@ -331,6 +331,44 @@ START_TEST(test_tmp_cleaned)
 }
 END_TEST
 
+/* A reader beside a running daemon (p2p verify) must not touch chunks/tmp, where an
+ * upload may be writing, nor create anything, nor write. */
+START_TEST(test_open_rdonly)
+{
+	char p[512], *cause = NULL;
+	struct store *ro = NULL;
+	struct stat st;
+	uint8_t h[HASH_LEN], buf[16];
+	size_t n;
+	int fd;
+
+	snprintf(p, sizeof p, "%s/chunks/tmp/in-flight", tmpdir);
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_msg(store_open_flags(&ro, tmpdir, STORE_RDONLY, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(tmp_count(), 1);
+	hash_buf("abc", 3, h);
+	ck_assert_int_eq(store_write_chunk(ro, h, "abc", 3, &cause), -1);
+	ck_assert_int_eq(errno, EROFS);
+	free(cause);
+	cause = NULL;
+	ck_assert_int_eq(store_write_chunk(S, h, "abc", 3, &cause), 0);
+	ck_assert_int_eq(store_read_chunk(ro, h, buf, sizeof buf, &n, &cause), 0);
+	store_close(ro);
+	ro = NULL;
+
+	/* a data directory without a store: empty, and nothing is created */
+	snprintf(p, sizeof p, "%s/never", tmpdir);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	ck_assert_msg(store_open_flags(&ro, p, STORE_RDONLY, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(store_read_chunk(ro, h, buf, sizeof buf, &n, &cause), 1);
+	snprintf(p, sizeof p, "%s/never/chunks", tmpdir);
+	ck_assert_int_eq(stat(p, &st), -1);
+	store_close(ro);
+}
+END_TEST
+
 START_TEST(test_open_creates_dirs)
 {
 	char p[512], *cause = NULL;
@@ -1053,6 +1091,7 @@ store_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_tmp_cleaned);
 	tcase_add_test(tc, test_open_creates_dirs);
+	tcase_add_test(tc, test_open_rdonly);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("walk");
