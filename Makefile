@@ -18,7 +18,7 @@ PKG_CONFIG ?= pkg-config
 PKGS := sqlite3 libevent_core libevent_extra libevent_openssl libevent_pthreads \
         openssl libcurl jansson
 # Optional: built in when present (systemd notify, line editing).
-PKGS_OPT := $(shell for p in libsystemd libedit; do $(PKG_CONFIG) --exists $$p 2>/dev/null && echo $$p; done)
+PKGS_OPT := $(shell for p in libsystemd libedit avahi-client; do $(PKG_CONFIG) --exists $$p 2>/dev/null && echo $$p; done)
 
 # A fixed version: a -D that changed with every commit would leave stale objects.
 VERSION := 0.1.0
@@ -31,7 +31,7 @@ CFLAGS  ?= -O2 -g
 SAN     ?=
 override CFLAGS += $(SAN) -std=c17 $(WARN) -D_GNU_SOURCE -I. -pthread \
            -DP2P_VERSION='"$(VERSION)"' \
-           $(foreach p,$(PKGS_OPT),-DHAVE_$(shell echo $(p) | tr a-z A-Z)=1) \
+           $(foreach p,$(PKGS_OPT),-DHAVE_$(shell echo $(p) | tr a-z- A-Z_)=1) \
            $(shell $(PKG_CONFIG) --cflags $(PKGS) $(PKGS_OPT) 2>/dev/null)
 ifeq ($(CI),true)
 override CFLAGS += -Werror
@@ -53,7 +53,17 @@ all: $(BUILD)/p2p
 $(BUILD)/p2p: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-$(BUILD)/obj/%.o: %.c
+# Objects depend on the flags they were built with: a changed CFLAGS (a library found
+# or lost by pkg-config, CI=true, a sanitizer) rebuilds everything instead of mixing.
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(BUILD)
+	$(file >$@.new,$(CC) $(CFLAGS) $(LDLIBS))
+	@cmp -s $@.new $@ && rm -f $@.new || mv $@.new $@
+
+.PHONY: FORCE
+FORCE:
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -197,7 +207,7 @@ FUZZ_LIBSRCS := lib/buf.c lib/util.c lib/log.c lib/config.c store/manifest.c \
                 p2p/frame.c p2p/msg.c p2p/ticket.c p2p/netkey.c p2p/keyfile.c p2p/ossl.c
 # Same language, include and pkg-config flags as CFLAGS above, whatever CFLAGS is set to.
 FUZZ_FLAGS   := -std=c17 $(WARN) -D_GNU_SOURCE -I. -pthread -DP2P_VERSION='"$(VERSION)"' \
-                $(foreach p,$(PKGS_OPT),-DHAVE_$(shell echo $(p) | tr a-z A-Z)=1) \
+                $(foreach p,$(PKGS_OPT),-DHAVE_$(shell echo $(p) | tr a-z- A-Z_)=1) \
                 $(shell $(PKG_CONFIG) --cflags $(PKGS) $(PKGS_OPT) 2>/dev/null) \
                 -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all \
                 $(if $(filter true,$(CI)),-Werror)
