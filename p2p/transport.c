@@ -1,9 +1,10 @@
 /* transport.c: the transport table and address helpers; see transport.h. */
 #include "p2p/transport.h"
+#include "p2p/rfcomm.h"
 
 #include <string.h>
 
-static const struct transport *const transports[] = { &transport_tcp };
+static const struct transport *const transports[] = { &transport_tcp, &transport_rfcomm };
 
 const struct transport *
 transport_find(const char *name)

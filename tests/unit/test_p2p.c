@@ -9,6 +9,7 @@
 #include "p2p/ticket.h"
 #include "p2p/tls.h"
 #include "p2p/transport.h"
+#include "p2p/rfcomm.h"
 
 #include <check.h>
 #include <errno.h>
@@ -1792,7 +1793,8 @@ END_TEST
 START_TEST(tcp_transport_table)
 {
 	ck_assert_ptr_eq(transport_find("tcp"), &transport_tcp);
-	ck_assert_ptr_null(transport_find("rfcomm"));
+	ck_assert_ptr_eq(transport_find("rfcomm"), &transport_rfcomm);
+	ck_assert_ptr_null(transport_find("carrier-pigeon"));
 	ck_assert_str_eq(transport_tcp.name, "tcp");
 }
 END_TEST
