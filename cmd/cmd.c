@@ -13,6 +13,9 @@ extern const struct cmd_entry cmd_delete_entry;
 extern const struct cmd_entry cmd_files_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_verify_entry;
+extern const struct cmd_entry cmd_peers_entry;
+extern const struct cmd_entry cmd_cleanup_entry;
+extern const struct cmd_entry cmd_invite_entry;
 extern const struct cmd_entry cmd_shell_entry;
 extern const struct cmd_entry cmd_version_entry;
 
@@ -24,6 +27,9 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_files_entry,
 	&cmd_status_entry,
 	&cmd_verify_entry,
+	&cmd_peers_entry,
+	&cmd_invite_entry,
+	&cmd_cleanup_entry,
 	&cmd_shell_entry,
 	&cmd_version_entry,
 	NULL,

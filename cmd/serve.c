@@ -7,6 +7,8 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "node/node.h"
+#include "p2p/ticket.h"
+#include "p2p/transport.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -40,15 +42,22 @@ const struct cmd_entry cmd_serve_entry = {
 	    "  --config FILE        read settings from FILE (see below)\n"
 	    "\n"
 	    "Network:\n"
-	    "  --listen ADDR        listen for peers on ADDR (host:port; repeatable, max 8)\n"
-	    "  --bootstrap ADDR     a peer to contact at start (repeatable, max 32)\n"
-	    "  --bootstrap-url URL  fetch a list of bootstrap peers from URL\n"
-	    "  --network-key FILE   the private network's key file\n"
-	    "  --join TICKET        join a network with an invitation ticket\n"
-	    "  --max-peers N        connect to at most N peers (default 64)\n"
+	    "  --listen ADDR        listen for peers on ADDR (host:port, :port for every\n"
+	    "                       address; repeatable, max 8). Default :3000; if that port\n"
+	    "                       is taken the node runs without a listener (a warning\n"
+	    "                       says so); a taken --listen port is an error\n"
+	    "  --bootstrap ADDR     a peer (host:port) or a ticket to contact at start\n"
+	    "                       (repeatable, max 32; names are resolved at start)\n"
+	    "  --bootstrap-url URL  fetch bootstrap addresses from URL at start (one per line;\n"
+	    "                       10 s timeout, 64 KiB at most)\n"
+	    "  --network-key FILE   the network's key file (64 hex characters, mode 0600);\n"
+	    "                       default <datadir>/network.key, created on first start\n"
+	    "  --join TICKET        join the network of a ticket from `p2p invite` (its key is\n"
+	    "                       saved as <datadir>/network.key; its addresses are dialled)\n"
+	    "  --max-peers N        at most N peer connections (default 64)\n"
 	    "  --no-mdns            do not discover peers on the local network\n"
-	    "  --bluetooth          also use Bluetooth (RFCOMM)\n"
-	    "  --no-tcp             do not use TCP for peers\n"
+	    "  --bluetooth          also use Bluetooth (RFCOMM): not available yet\n"
+	    "  --no-tcp             do not use TCP for peers: not available yet\n"
 	    "\n"
 	    "Config file: one `key = value` per line, `#` comments; the keys are the long\n"
 	    "flag names without the leading dashes (chunk-size = 4M; chunk_size works too);\n"
@@ -371,6 +380,44 @@ out:
 	return rc;
 }
 
+/* The network flags serve can check before starting: exit 2 with one line. */
+static int
+serve_check_network(const struct node_config *cfg)
+{
+	const struct cmd_entry *e = &cmd_serve_entry;
+	struct tp_addr ta;
+	struct ticket t;
+	char *cause = NULL;
+	int i;
+
+	if (cfg->bluetooth) {
+		cmd_err("serve: --bluetooth: not available yet: the Bluetooth (RFCOMM) transport "
+		    "is not built into this daemon");
+		return EXIT_USAGE;
+	}
+	if (cfg->no_tcp) {
+		cmd_err("serve: --no-tcp: not available yet: TCP is the only peer transport "
+		    "built into this daemon");
+		return EXIT_USAGE;
+	}
+	for (i = 0; i < cfg->nlisten; i++) {
+		if (transport_tcp.parse(cfg->listen[i], TP_PASSIVE, &ta, &cause) == -1) {
+			cmd_usage(e, "--listen: %s", cause);
+			free(cause);
+			return EXIT_USAGE;
+		}
+	}
+	if (cfg->join_ticket != NULL) {
+		if (ticket_from_string(cfg->join_ticket, &t, &cause) == -1) {
+			cmd_usage(e, "--join: %s", cause);
+			free(cause);
+			return EXIT_USAGE;
+		}
+		netkey_clear(&t.key);
+	}
+	return 0;
+}
+
 static int
 cmd_serve_exec(int argc, char **argv)
 {
@@ -379,6 +426,8 @@ cmd_serve_exec(int argc, char **argv)
 	int rc;
 
 	if ((rc = serve_config(argc, argv, &cfg)) != 0)
+		goto out;
+	if ((rc = serve_check_network(&cfg)) != 0)
 		goto out;
 	rc = EXIT_FAIL;
 	dir = path_dirname(cfg.db_path);

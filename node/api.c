@@ -3,6 +3,7 @@
 #include "node/api.h"
 #include "node/daemon.h"
 #include "node/work.h"
+#include "node/net.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -101,6 +102,11 @@ api_status(struct node *n, struct evhttp_request *req)
 	    "listen", "chunk_size", (json_int_t)n->cfg->chunk_size);
 	if (o == NULL)
 		fatalx("json_pack status");
+	/* net: peers and listen addresses */
+	json_object_set_new(o, "peers", json_pack("{s:I,s:I,s:I}", "known",
+	    (json_int_t)net_known(n), "connected", (json_int_t)net_connected(n),
+	    "links", (json_int_t)net_links(n)));
+	json_object_set_new(o, "listen", net_listen_json(n));
 	api_json(req, 200, o);
 }
 
@@ -220,6 +226,18 @@ api_route(struct evhttp_request *req, void *arg)
 			uploads_part(n, req, id, slash + 1);
 		else
 			goto method;
+	} else if (strcmp(path, "/v1/peers") == 0) { /* net: peers (peer_api.c) */
+		if (cmd != EVHTTP_REQ_GET)
+			goto method;
+		net_api_peers(n, req);
+	} else if (strcmp(path, "/v1/peers/cleanup") == 0) {
+		if (cmd != EVHTTP_REQ_POST)
+			goto method;
+		net_api_cleanup(n, req, evhttp_find_header(&q, "older_than"));
+	} else if (strcmp(path, "/v1/invite") == 0) {
+		if (cmd != EVHTTP_REQ_GET)
+			goto method;
+		net_api_invite(n, req);
 	} else {
 		api_error(req, 404, "not found", "no such path: %s", path);
 	}

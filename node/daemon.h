@@ -15,6 +15,7 @@ struct event;
 struct evhttp;
 struct pool;
 struct upload;
+struct net;
 
 struct metrics {
 	atomic_uint_fast64_t stores, store_bytes, store_errors;
@@ -45,6 +46,7 @@ struct node {
 	struct pool *committer;   /* group commit: sync + one transaction per batch */
 	struct pool *gc;          /* garbage collection */
 	struct evhttp *http;
+	struct net *net;          /* the peer network (net.c) */
 
 	TAILQ_HEAD(, upload) uploads;
 	unsigned nuploads;

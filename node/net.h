@@ -29,6 +29,9 @@ struct evhttp_request;
 #define NET_SWEEP_MS 10000          /* flush peer rows, forget stale candidates */
 #define NET_STALE_MS (24LL * 3600 * 1000) /* not gossiped nor redialled beyond this */
 #define NET_BACKOFF_BASE_MS 1000
+#define NET_BOOT_BACKOFF_BASE_MS 250 /* bootstrap addresses: first retries sooner */
+#define NET_PUSH_DELAY_MS 200       /* a new peer: PEERS to every peer this soon... */
+#define NET_PUSH_MIN_MS 1000        /* ...but at most once per this */
 #define NET_BACKOFF_MAX_MS (5 * 60 * 1000)
 #define NET_OUT_SOFT (256 * 1024)   /* skip PEERS/PING while more than this is queued */
 #define NET_OUT_HARD (4 * 1024 * 1024) /* drop a peer that lets this much pile up */
@@ -38,6 +41,7 @@ struct evhttp_request;
 #define NET_URL_MAX_BYTES (64 * 1024)
 #define NET_URL_TIMEOUT_S 10
 #define NET_DEFAULT_LISTEN ":3000"
+#define NET_MDNS_REBROWSE_MS 5000   /* mDNS re-query while a known peer is unreachable */
 #define NET_SELF_MAX 128            /* addresses that reach this node */
 #define NET_ADDR_LEN 300            /* TP_ADDRSTRLEN */
 
@@ -54,6 +58,7 @@ int net_shutdown(struct node *n);
 void net_stop(struct node *n);
 
 unsigned net_connected(const struct node *n);
+unsigned net_links(const struct node *n); /* every link, handshakes included */
 unsigned net_known(const struct node *n);
 json_t *net_listen_json(const struct node *n);
 
@@ -61,6 +66,11 @@ json_t *net_listen_json(const struct node *n);
 void net_api_peers(struct node *n, struct evhttp_request *req);
 void net_api_cleanup(struct node *n, struct evhttp_request *req, const char *older_than);
 void net_api_invite(struct node *n, struct evhttp_request *req);
+
+/* An address found at run time (e.g. by LAN discovery): dialled like a bootstrap
+ * address (retried with backoff until reached). Numeric "host:port" only (no name
+ * resolution on the loop). 0 queued (or already known), -1 refused. Loop thread. */
+int net_add_address(struct node *n, const char *addr);
 
 /* Remove peers (not connected) whose last_seen is older than cutoff_ms, from memory
  * and from the database. */
@@ -78,6 +88,9 @@ int net_fetch_bootstrap(const char *url, char **out, int max, int *n, char **cau
  * step (1 s, 2 s, 4 s, ... capped at 5 min) with "equal jitter": half fixed, half
  * random from rnd. */
 uint64_t net_backoff_ms(unsigned failures, uint32_t rnd);
+/* The same with another first step (base_ms) and cap (max_ms). */
+uint64_t net_backoff_from(uint64_t base_ms, uint64_t max_ms, unsigned failures,
+    uint32_t rnd);
 /* "host:port", "[v6]:port" or ":port" -> host (no brackets) and port. 0 ok, -1 bad. */
 int net_split_addr(const char *addr, char *host, size_t hostlen, uint16_t *port);
 /* host + port -> "host:port" ("[v6]:port" for IPv6). 0 ok, -1 does not fit. */

@@ -4,6 +4,7 @@
 #include "node/daemon.h"
 #include "node/notify.h"
 #include "node/work.h"
+#include "node/net.h"
 #include "p2p/identity.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -91,7 +92,9 @@ node_stop(struct node *n, const char *why)
 	n->stopping = 1;
 	log_info("%s: stopping", why);
 	notify_stopping();
-	event_base_loopexit(n->base, NULL);
+	/* net: GOODBYE to every peer; it ends the loop itself once they are sent */
+	if (net_shutdown(n) == 0)
+		event_base_loopexit(n->base, NULL);
 }
 
 static void
@@ -130,8 +133,9 @@ on_notify_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	notify_watchdog_ping();
 	if (db_stats(n->db, &st, NULL) == 0)
-		notify_status("%llu files, %llu chunks, %u uploads, 0 peers",
-		    (unsigned long long)st.files, (unsigned long long)st.chunks, n->nuploads);
+		notify_status("%llu files, %llu chunks, %u uploads, %u peers",
+		    (unsigned long long)st.files, (unsigned long long)st.chunks, n->nuploads,
+		    net_connected(n));
 }
 
 int
@@ -183,6 +187,8 @@ node_run(const struct node_config *cfg)
 		goto fail;
 	if (api_start(n, &cause) == -1)
 		goto fail;
+	if (net_start(n, id, &cause) == -1) /* net: peers (net.c) */
+		goto fail;
 
 	n->upload_timer = event_new(n->base, -1, EV_PERSIST, on_upload_timer, n);
 	tv.tv_sec = 60;
@@ -206,6 +212,7 @@ fail:
 out:
 	n->stopping = 1;
 	api_stop(n);
+	net_stop(n); /* net */
 	if (n->base != NULL)
 		files_shutdown(n);
 	if (n->upload_timer)

@@ -9,16 +9,22 @@
 #include <string.h>
 
 uint64_t
-net_backoff_ms(unsigned failures, uint32_t rnd)
+net_backoff_from(uint64_t base_ms, uint64_t max_ms, unsigned failures, uint32_t rnd)
 {
-	uint64_t d = NET_BACKOFF_BASE_MS;
+	uint64_t d = base_ms;
 	unsigned i;
 
-	for (i = 0; i < failures && d < NET_BACKOFF_MAX_MS; i++)
+	for (i = 0; i < failures && d < max_ms; i++)
 		d *= 2;
-	if (d > NET_BACKOFF_MAX_MS)
-		d = NET_BACKOFF_MAX_MS;
+	if (d > max_ms)
+		d = max_ms;
 	return d / 2 + rnd % (d / 2 + 1);
+}
+
+uint64_t
+net_backoff_ms(unsigned failures, uint32_t rnd)
+{
+	return net_backoff_from(NET_BACKOFF_BASE_MS, NET_BACKOFF_MAX_MS, failures, rnd);
 }
 
 int

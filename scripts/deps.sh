@@ -4,10 +4,12 @@
 set -eu
 
 PKGS="make gcc libc6-dev pkg-config git ca-certificates
-libsqlite3-dev libevent-dev libssl-dev libcurl4-openssl-dev libjansson-dev check
+libsqlite3-dev libevent-dev libssl-dev libcurl4-openssl-dev libjansson-dev check libbluetooth-dev
 libsystemd-dev libedit-dev
 sqlite3 curl procps iproute2 util-linux psmisc openssl
-jq socat systemd passwd"
+jq socat systemd passwd
+libavahi-client-dev libavahi-common-dev nftables iptables python3 dbus avahi-daemon avahi-utils
+tshark"
 
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,1912 @@
+/* net.c: the peer network on the daemon's event loop (see net.h and docs/PROTOCOL.md,
+ * "Daemon behaviour").
+ *
+ * A link goes through: TCP (transport vtable) -> TLS 1.3 (bufferevent_openssl) ->
+ * AUTH sent and the peer's AUTH checked (tls_auth_frame / tls_auth_check_frame) ->
+ * HELLO both ways (node ID must equal the certificate's) -> established. Anything wrong
+ * before "established" closes the link with one log line; such a peer is never stored,
+ * gossiped or sent anything more. Every frame is checked by frame_parse before its
+ * payload is awaited and decoded by msg_decode. */
+#include "node/net.h"
+#include "node/daemon.h"
+#include "node/mdns.h"
+#include "db/db.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "p2p/frame.h"
+#include "p2p/identity.h"
+#include "p2p/msg.h"
+#include "p2p/netkey.h"
+#include "p2p/ticket.h"
+#include "p2p/tls.h"
+#include "p2p/transport.h"
+
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+enum cstate {
+	C_TLS,     /* TCP connect + TLS handshake */
+	C_AUTH,    /* our AUTH sent, waiting for the peer's */
+	C_HELLO,   /* AUTH checked, our HELLO sent, waiting for the peer's */
+	C_UP,      /* established */
+	C_CLOSING, /* flushing a last frame (GOODBYE, ERROR) or our AUTH, then close */
+};
+
+struct kpeer;
+
+struct conn {
+	TAILQ_ENTRY(conn) entry;
+	struct net *net;
+	struct bufferevent *bev;
+	SSL *ssl;
+	enum tls_role role;
+	enum cstate state;
+	int have_id;
+	uint8_t id[NODE_ID_LEN];
+	char sid[NODE_ID_SHORT_LEN + 1];
+	char where[NET_ADDR_LEN];   /* for log lines: what we dialled, or the source */
+	char remote_host[NET_ADDR_LEN]; /* observed peer host (no port) */
+	char dialed[NET_ADDR_LEN];  /* outbound: the numeric address dialled */
+	int boot;                   /* outbound: index+1 into net->boot */
+	struct kpeer *want;         /* outbound: the known peer we meant to reach */
+	struct event *timer;        /* handshake deadline, then the closing deadline */
+	uint64_t ping_nonce, ping_sent_us;
+	uint64_t since_ms;          /* monotonic, creation */
+	int said;                   /* its one log line about the close is written */
+};
+TAILQ_HEAD(connq, conn);
+
+struct kpeer {
+	TAILQ_ENTRY(kpeer) entry;
+	struct db_peer p;
+	int stored;                 /* has a row: we completed a handshake with it once */
+	int dirty;                  /* row differs from memory */
+	struct conn *conn;          /* the established link */
+	struct conn *dialing;       /* an outbound link in its handshake */
+	uint64_t next_dial_ms;      /* monotonic */
+	unsigned tries;             /* dial attempts of a never-reached candidate */
+	int self;                   /* the address turned out to be our own */
+};
+TAILQ_HEAD(kpeerq, kpeer);
+
+struct boot {
+	char label[NET_ADDR_LEN];   /* as given (for messages) */
+	char addr[NET_ADDR_LEN];    /* numeric, resolved before the loop */
+	struct tp_addr ta;
+	unsigned failures;
+	uint64_t next_dial_ms;
+	int done;                   /* reached, ourselves, or another network */
+	struct conn *dialing;
+};
+
+struct net {
+	struct node *n;
+	SSL_CTX *ctx;
+	struct netkey key;
+	char netid[NETKEY_ID_HEX_LEN + 1];
+	struct evconnlistener *lst[NODE_MAX_LISTEN];
+	int nlst, paused;
+	char bound[NODE_MAX_LISTEN][NET_ADDR_LEN]; /* as bound, real ports */
+	char self_addrs[NET_SELF_MAX][NET_ADDR_LEN];
+	size_t nself;
+	char ifhosts[32][NET_ADDR_LEN];
+	size_t nif;
+	struct connq conns;
+	unsigned nconns, nup;
+	struct kpeerq peers;
+	unsigned npeers;
+	struct boot boot[NET_BOOT_MAX];
+	int nboot;
+	int max_peers;
+	struct event *gossip_ev, *ping_ev, *redial_ev, *sweep_ev, *stop_ev, *push_ev;
+	struct mdns *mdns;          /* LAN discovery (NULL: --no-mdns or no listener) */
+	struct event *mdns_ev;      /* re-browse while some known peer is unreachable */
+	uint64_t last_push_ms;      /* monotonic: the last PEERS to every peer */
+	int stopping;
+	uint64_t rng;
+};
+
+static void conn_free(struct conn *c);
+static void mdns_start(struct net *nt, const struct identity *id);
+static int conn_send(struct conn *c, const struct msg *m);
+static void conn_close_after(struct conn *c);
+
+/* ---- small utilities ---------------------------------------------------------------- */
+
+static uint32_t
+net_rand(struct net *nt)
+{
+	/* xorshift64*, seeded from RAND_bytes: jitter and peer choice, nothing secret */
+	nt->rng ^= nt->rng >> 12;
+	nt->rng ^= nt->rng << 25;
+	nt->rng ^= nt->rng >> 27;
+	return (uint32_t)((nt->rng * 2685821657736338717ULL) >> 32);
+}
+
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static struct timeval
+tv_ms(uint64_t ms)
+{
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000),
+	    .tv_usec = (suseconds_t)(ms % 1000 * 1000) };
+	return tv;
+}
+
+static int
+is_self_addr(struct net *nt, const char *addr)
+{
+	char host[NET_ADDR_LEN], a[NET_ADDR_LEN];
+	uint16_t port;
+	size_t i;
+
+	if (net_split_addr(addr, host, sizeof host, &port) == -1 ||
+	    net_join_addr(host, port, a, sizeof a) == -1)
+		return 0;
+	for (i = 0; i < nt->nself; i++)
+		if (strcmp(nt->self_addrs[i], a) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+add_self_addr(struct net *nt, const char *addr)
+{
+	if (addr[0] == '\0' || is_self_addr(nt, addr) || nt->nself >= NET_SELF_MAX)
+		return;
+	snprintf(nt->self_addrs[nt->nself++], NET_ADDR_LEN, "%s", addr);
+}
+
+/* ---- the peer table ----------------------------------------------------------------- */
+
+static struct kpeer *
+kp_find(struct net *nt, const uint8_t id[NODE_ID_LEN])
+{
+	struct kpeer *kp;
+
+	TAILQ_FOREACH(kp, &nt->peers, entry)
+		if (memcmp(kp->p.id, id, NODE_ID_LEN) == 0)
+			return kp;
+	return NULL;
+}
+
+static struct kpeer *
+kp_new(struct net *nt, const uint8_t id[NODE_ID_LEN])
+{
+	struct kpeer *kp;
+
+	if (nt->npeers >= NET_KNOWN_MAX) {
+		/* make room: forget a candidate we never reached, if any */
+		TAILQ_FOREACH(kp, &nt->peers, entry)
+			if (!kp->stored && kp->conn == NULL && kp->dialing == NULL)
+				break;
+		if (kp == NULL)
+			return NULL;
+		TAILQ_REMOVE(&nt->peers, kp, entry);
+		nt->npeers--;
+		free(kp);
+	}
+	kp = xcalloc(1, sizeof *kp);
+	memcpy(kp->p.id, id, NODE_ID_LEN);
+	snprintf(kp->p.transport, sizeof kp->p.transport, "tcp");
+	snprintf(kp->p.status, sizeof kp->p.status, "disconnected");
+	kp->p.rtt_us = -1;
+	TAILQ_INSERT_TAIL(&nt->peers, kp, entry);
+	nt->npeers++;
+	return kp;
+}
+
+static void
+kp_remove(struct net *nt, struct kpeer *kp)
+{
+	TAILQ_REMOVE(&nt->peers, kp, entry);
+	nt->npeers--;
+	free(kp);
+}
+
+/* Write a stored peer's row now (state changes: few and small). */
+static void
+kp_save(struct net *nt, struct kpeer *kp)
+{
+	char *cause = NULL;
+
+	if (!kp->stored)
+		return;
+	if (db_peer_upsert(nt->n->db, &kp->p, &cause) == -1) {
+		log_warnx("peer table: %s", cause);
+		free(cause);
+		return;
+	}
+	kp->dirty = 0;
+}
+
+/* Write every changed row in one transaction (connected peers: last seen now). */
+static void
+kp_flush(struct net *nt)
+{
+	struct kpeer *kp;
+	int64_t now = wall_ms();
+	char *cause = NULL;
+	int n = 0, tx;
+
+	TAILQ_FOREACH(kp, &nt->peers, entry) {
+		if (kp->conn != NULL) {
+			kp->p.last_seen_ms = now;
+			kp->dirty = 1;
+		}
+		n += kp->stored && kp->dirty;
+	}
+	if (n == 0)
+		return;
+	if ((tx = n > 1 && db_begin(nt->n->db, &cause) == 0) == 0 && cause != NULL) {
+		log_warnx("peer table: %s", cause);
+		free(cause);
+		cause = NULL;
+	}
+	TAILQ_FOREACH(kp, &nt->peers, entry)
+		if (kp->stored && kp->dirty)
+			kp_save(nt, kp);
+	if (tx && db_commit(nt->n->db, &cause) == -1) {
+		log_warnx("peer table: %s", cause);
+		free(cause);
+		db_rollback(nt->n->db);
+		TAILQ_FOREACH(kp, &nt->peers, entry)
+			kp->dirty = kp->stored; /* try again at the next sweep */
+	}
+}
+
+static void
+kp_set_status(struct kpeer *kp, const char *status)
+{
+	snprintf(kp->p.status, sizeof kp->p.status, "%s", status);
+	kp->dirty = 1;
+}
+
+static int
+load_peer_cb(void *arg, const struct db_peer *p)
+{
+	struct net *nt = arg;
+	struct kpeer *kp;
+
+	if (memcmp(p->id, nt->n->node_id, NODE_ID_LEN) == 0 || nt->npeers >= NET_KNOWN_MAX)
+		return 0;
+	kp = kp_new(nt, p->id);
+	if (kp == NULL)
+		return 0;
+	kp->p = *p;
+	kp->stored = 1;
+	/* it was connected when the daemon stopped: not any more */
+	if (strcmp(kp->p.status, "connected") == 0)
+		kp_set_status(kp, "disconnected");
+	kp->next_dial_ms = 0;
+	return 0;
+}
+
+/* ---- listeners and back-pressure ------------------------------------------------------ */
+
+static void
+lst_update(struct net *nt)
+{
+	int i, full = nt->nconns >= (unsigned)nt->max_peers || nt->stopping;
+
+	if (full && !nt->paused) {
+		for (i = 0; i < nt->nlst; i++)
+			evconnlistener_disable(nt->lst[i]);
+		nt->paused = 1;
+		log_debug("network: %u connections, at the cap (--max-peers %d): not accepting",
+		    nt->nconns, nt->max_peers);
+	} else if (!full && nt->paused) {
+		for (i = 0; i < nt->nlst; i++)
+			evconnlistener_enable(nt->lst[i]);
+		nt->paused = 0;
+	}
+}
+
+/* ---- connections ---------------------------------------------------------------------- */
+
+static const char *
+peer_name(const struct conn *c)
+{
+	return c->have_id ? c->sid : "?";
+}
+
+static void
+on_conn_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->state == C_CLOSING) {
+		conn_free(c);
+		return;
+	}
+	log_info("peer %s (%s): handshake not finished within %d s: closed", peer_name(c),
+	    c->where, NET_HANDSHAKE_MS / 1000);
+	conn_free(c);
+}
+
+/* The link stops being the peer's established link (if it was): the row says
+ * "disconnected" (or keeps "left"), and a redial is scheduled. */
+static void
+conn_detach(struct conn *c)
+{
+	struct net *nt = c->net;
+	struct kpeer *kp;
+
+	if (!c->have_id || (kp = kp_find(nt, c->id)) == NULL || kp->conn != c)
+		return;
+	kp->conn = NULL;
+	nt->nup--;
+	kp->p.last_seen_ms = wall_ms();
+	if (strcmp(kp->p.status, "left") != 0)
+		kp_set_status(kp, "disconnected");
+	kp->p.failures = 0;
+	kp->next_dial_ms = mono_ms() + net_backoff_ms(
+	    strcmp(kp->p.status, "left") == 0 ? 4 : 0, net_rand(nt));
+	kp->dirty = 1;
+	kp_save(nt, kp);
+	if (!nt->stopping && !c->said)
+		log_info("peer %s disconnected (%s)", c->sid, kp->p.status);
+	/* a second link to the same peer (both dialled by the peer) takes over */
+	{
+		struct conn *o;
+
+		TAILQ_FOREACH(o, &nt->conns, entry) {
+			if (o != c && o->state == C_UP && o->have_id &&
+			    memcmp(o->id, c->id, NODE_ID_LEN) == 0) {
+				kp->conn = o;
+				nt->nup++;
+				kp_set_status(kp, "connected");
+				kp_save(nt, kp);
+				break;
+			}
+		}
+	}
+}
+
+static void
+conn_free(struct conn *c)
+{
+	struct net *nt = c->net;
+
+	conn_detach(c);
+	if (c->want != NULL && c->want->dialing == c) {
+		struct kpeer *w = c->want;
+
+		w->dialing = NULL;
+		if (w->conn == NULL) {
+			/* the dial did not give us this peer */
+			if (w->stored) {
+				w->p.failures++;
+				if (strcmp(w->p.status, "left") != 0)
+					kp_set_status(w, "failed");
+				w->dirty = 1;
+				kp_save(nt, w);
+				w->next_dial_ms = mono_ms() +
+				    net_backoff_ms((unsigned)w->p.failures, net_rand(nt));
+			} else {
+				w->next_dial_ms = mono_ms() + net_backoff_ms(w->tries, net_rand(nt));
+			}
+		}
+	}
+	if (c->boot > 0) {
+		struct boot *b = &nt->boot[c->boot - 1];
+
+		if (b->dialing == c)
+			b->dialing = NULL;
+		if (!b->done) {
+			b->next_dial_ms = mono_ms() + net_backoff_from(NET_BOOT_BACKOFF_BASE_MS,
+			    NET_BACKOFF_MAX_MS, b->failures, net_rand(nt));
+			b->failures++;
+		}
+	}
+	TAILQ_REMOVE(&nt->conns, c, entry);
+	nt->nconns--;
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev); /* BEV_OPT_CLOSE_ON_FREE: frees the SSL and the fd */
+	else if (c->ssl != NULL)
+		SSL_free(c->ssl);
+	free(c);
+	lst_update(nt);
+	if (nt->stopping && nt->nconns == 0)
+		event_base_loopexit(nt->n->base, NULL);
+}
+
+/* Close once what is queued has left (at most 2 s). Nothing more is read or sent. */
+static void
+conn_close_after(struct conn *c)
+{
+	struct timeval tv = tv_ms(2000);
+
+	conn_detach(c);
+	c->state = C_CLOSING;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		conn_free(c);
+		return;
+	}
+	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	evtimer_del(c->timer);
+	evtimer_add(c->timer, &tv);
+}
+
+static int
+conn_send(struct conn *c, const struct msg *m)
+{
+	struct wr w;
+	int rc = -1;
+
+	wr_init(&w, FRAME_HDR_LEN + FRAME_MAX_PAYLOAD);
+	if (msg_frame(&w, m) == -1)
+		log_warnx("peer %s: cannot encode %s", peer_name(c), msg_type_name(m->type));
+	else if (bufferevent_write(c->bev, w.p, w.len) == 0)
+		rc = 0;
+	wr_free(&w);
+	return rc;
+}
+
+static void
+send_goodbye(struct conn *c, uint8_t reason, const char *text)
+{
+	struct msg m;
+
+	memset(&m, 0, sizeof m);
+	m.type = MSG_GOODBYE;
+	m.u.goodbye.reason = reason;
+	snprintf(m.u.goodbye.text, sizeof m.u.goodbye.text, "%.256s", text);
+	conn_send(c, &m);
+}
+
+/* A protocol violation after the handshake: one line, GOODBYE (protocol error), close. */
+static void
+conn_reject(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void
+conn_reject(struct conn *c, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	log_warnx("peer %s (%s): %s: connection dropped", peer_name(c), c->where, why);
+	c->said = 1;
+	if (c->state == C_UP) {
+		send_goodbye(c, MSG_BYE_PROTOCOL, why);
+		conn_close_after(c);
+	} else {
+		conn_free(c);
+	}
+}
+
+static void
+send_hello(struct conn *c)
+{
+	struct net *nt = c->net;
+	struct msg m;
+	int i;
+
+	memset(&m, 0, sizeof m);
+	m.type = MSG_HELLO;
+	memcpy(m.u.hello.id, nt->n->node_id, NODE_ID_LEN);
+	for (i = 0; i < nt->nlst && m.u.hello.naddrs < MSG_HELLO_MAX_ADDRS; i++)
+		snprintf(m.u.hello.addrs[m.u.hello.naddrs++], MSG_ADDR_MAX + 1, "%s",
+		    nt->bound[i]);
+	snprintf(m.u.hello.version, sizeof m.u.hello.version, "p2p %.50s", P2P_VERSION);
+	conn_send(c, &m);
+}
+
+static void
+send_peers(struct conn *c)
+{
+	struct net *nt = c->net;
+	struct net_gossip_cand *cand;
+	struct kpeer **kps, *kp;
+	struct msg m;
+	size_t *idx, i, k = 0, sel;
+
+	if (nt->npeers == 0)
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > NET_OUT_SOFT)
+		return;
+	cand = xcalloc(nt->npeers, sizeof *cand);
+	kps = xcalloc(nt->npeers, sizeof *kps);
+	idx = xcalloc(nt->npeers, sizeof *idx);
+	TAILQ_FOREACH(kp, &nt->peers, entry) {
+		if (!kp->stored || strcmp(kp->p.transport, "tcp") != 0)
+			continue; /* only peers we reached ourselves */
+		cand[k].id = kp->p.id;
+		cand[k].addr = kp->p.addr;
+		cand[k].connected = kp->conn != NULL;
+		cand[k].last_seen_ms = kp->conn != NULL ? wall_ms() : kp->p.last_seen_ms;
+		kps[k++] = kp;
+	}
+	sel = net_gossip_select(cand, k, c->id, wall_ms(), NET_STALE_MS, MSG_PEERS_MAX, idx);
+	memset(&m, 0, sizeof m);
+	m.type = MSG_PEERS;
+	if (sel > 0) {
+		m.u.peers.v = xcalloc(sel, sizeof *m.u.peers.v);
+		for (i = 0; i < sel; i++) {
+			struct msg_peer *e = &m.u.peers.v[i];
+
+			kp = kps[idx[i]];
+			memcpy(e->id, kp->p.id, NODE_ID_LEN);
+			e->transport = MSG_TRANSPORT_TCP;
+			snprintf(e->addr, sizeof e->addr, "%.255s", kp->p.addr);
+			e->last_seen_ms = (uint64_t)(kp->conn != NULL ? wall_ms() :
+			    kp->p.last_seen_ms);
+		}
+		m.u.peers.n = (uint16_t)sel;
+		conn_send(c, &m);
+	}
+	free(m.u.peers.v);
+	free(cand);
+	free(kps);
+	free(idx);
+}
+
+/* A peer was stored for the first time: tell every peer soon (PEERS to all), at most
+ * once per NET_PUSH_MIN_MS, so that news crosses the network in a few hops rather
+ * than waiting for random gossip rounds. */
+static void
+push_news(struct net *nt)
+{
+	uint64_t now = mono_ms(), at = now + NET_PUSH_DELAY_MS;
+	struct timeval tv;
+
+	if (nt->push_ev == NULL || evtimer_pending(nt->push_ev, NULL) || nt->stopping)
+		return;
+	if (nt->last_push_ms != 0 && at < nt->last_push_ms + NET_PUSH_MIN_MS)
+		at = nt->last_push_ms + NET_PUSH_MIN_MS;
+	tv = tv_ms(at - now);
+	evtimer_add(nt->push_ev, &tv);
+}
+
+static void
+on_push(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *nt = arg;
+	struct conn *c;
+
+	(void)fd;
+	(void)what;
+	nt->last_push_ms = mono_ms();
+	TAILQ_FOREACH(c, &nt->conns, entry)
+		if (c->state == C_UP)
+			send_peers(c);
+}
+
+static void
+send_ping(struct conn *c)
+{
+	struct msg m;
+
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > NET_OUT_SOFT)
+		return;
+	memset(&m, 0, sizeof m);
+	m.type = MSG_PING;
+	if (RAND_bytes((unsigned char *)&c->ping_nonce, sizeof c->ping_nonce) != 1)
+		c->ping_nonce = ((uint64_t)net_rand(c->net) << 32) | net_rand(c->net);
+	m.u.ping.nonce = c->ping_nonce;
+	m.u.ping.ts_ms = (uint64_t)wall_ms();
+	c->ping_sent_us = mono_us();
+	conn_send(c, &m);
+}
+
+static int dial(struct net *nt, const struct tp_addr *ta, const char *numeric,
+    const char *label, struct kpeer *want, int boot);
+
+/* A link to (or being dialled at) this address exists already. */
+static int
+addr_busy(struct net *nt, const char *addr)
+{
+	struct conn *c;
+	struct kpeer *kp;
+
+	TAILQ_FOREACH(c, &nt->conns, entry)
+		if (c->state != C_CLOSING && strcmp(c->dialed, addr) == 0)
+			return 1;
+	TAILQ_FOREACH(kp, &nt->peers, entry)
+		if (kp->conn != NULL && strcmp(kp->p.addr, addr) == 0)
+			return 1;
+	return 0;
+}
+
+/* A PEERS message from an established peer: dial the peers we do not know. */
+static void
+on_peers(struct conn *c, const struct msg_peers *mp)
+{
+	struct net *nt = c->net;
+	uint16_t i;
+
+	for (i = 0; i < mp->n; i++) {
+		const struct msg_peer *e = &mp->v[i];
+		char host[NET_ADDR_LEN];
+		struct tp_addr ta;
+		struct kpeer *kp;
+		uint16_t port;
+		char *cause = NULL;
+
+		if (e->transport != MSG_TRANSPORT_TCP)
+			continue;
+		if (memcmp(e->id, nt->n->node_id, NODE_ID_LEN) == 0 || is_self_addr(nt, e->addr))
+			continue;
+		/* only numeric addresses: no name resolution on the loop */
+		if (net_split_addr(e->addr, host, sizeof host, &port) == -1 || port == 0 ||
+		    !net_host_numeric(host) || net_host_unspecified(host))
+			continue;
+		kp = kp_find(nt, e->id);
+		if (kp != NULL) {
+			if (kp->conn != NULL || kp->dialing != NULL || kp->self)
+				continue;
+			if (!kp->stored && strcmp(kp->p.addr, e->addr) != 0) {
+				snprintf(kp->p.addr, sizeof kp->p.addr, "%s", e->addr);
+				kp->tries = 0;
+				kp->next_dial_ms = 0;
+			}
+			continue; /* the redial timer takes it from here */
+		}
+		if ((kp = kp_new(nt, e->id)) == NULL)
+			continue;
+		snprintf(kp->p.addr, sizeof kp->p.addr, "%s", e->addr);
+		kp->p.last_seen_ms = 0;
+		if (nt->nconns >= (unsigned)nt->max_peers || addr_busy(nt, e->addr))
+			continue;
+		if (transport_tcp.parse(e->addr, 0, &ta, &cause) == -1) {
+			free(cause);
+			continue;
+		}
+		dial(nt, &ta, e->addr, e->addr, kp, 0);
+	}
+}
+
+/* The peer's HELLO: check it, then the link is established. 0 established, -1 the
+ * link is gone or closing. */
+static int
+on_hello(struct conn *c, const struct msg_hello *h)
+{
+	struct net *nt = c->net;
+	const char *advs[MSG_HELLO_MAX_ADDRS];
+	char addr[NET_ADDR_LEN] = "", vers[80];
+	struct kpeer *kp;
+	struct timeval tv = tv_ms(NET_IDLE_TIMEOUT_S * 1000);
+	int i, isnew = 0;
+
+	if (memcmp(h->id, c->id, NODE_ID_LEN) != 0) {
+		char claimed[NODE_ID_SHORT_LEN + 1];
+
+		node_id_short(h->id, claimed);
+		log_warnx("peer %s (%s): HELLO claims node ID %s, its certificate says %s: "
+		    "connection refused", c->sid, c->where, claimed, c->sid);
+		conn_free(c);
+		return -1;
+	}
+	for (i = 0; i < h->naddrs; i++)
+		advs[i] = h->addrs[i];
+	if (c->role == TLS_CLIENT && c->dialed[0] != '\0')
+		snprintf(addr, sizeof addr, "%s", c->dialed);
+	else if (net_pick_addr(advs, h->naddrs, c->remote_host, addr, sizeof addr) == -1)
+		addr[0] = '\0';
+	if (c->role == TLS_SERVER)
+		for (i = 0; i < h->naddrs; i++)
+			if (is_self_addr(nt, h->addrs[i]) && strcmp(addr, h->addrs[i]) == 0)
+				addr[0] = '\0'; /* never store one of our own addresses for it */
+
+	c->state = C_UP;
+	evtimer_del(c->timer);
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	kp = kp_find(nt, c->id);
+	if (kp != NULL && kp->conn != NULL) {
+		struct conn *old = kp->conn;
+		int old_out = old->role == TLS_CLIENT, new_out = c->role == TLS_CLIENT;
+
+		if (old_out == new_out && !new_out) {
+			/* both dialled by the peer: it decides which one goes (GOODBYE 3) */
+			log_debug("peer %s: second link from it: waiting for it to pick one",
+			    c->sid);
+			return 0;
+		}
+		if (!net_keep_new_link(nt->n->node_id, c->id, old_out, new_out)) {
+			log_debug("peer %s: already connected: closing the new link", c->sid);
+			send_goodbye(c, MSG_BYE_DUPLICATE, "already connected");
+			conn_close_after(c);
+			return -1;
+		}
+		log_debug("peer %s: already connected: closing the older link", c->sid);
+		send_goodbye(old, MSG_BYE_DUPLICATE, "already connected");
+		conn_close_after(old);
+		kp = kp_find(nt, c->id);
+		if (kp != NULL && kp->conn != NULL) { /* a spare link took over: drop it too */
+			old = kp->conn;
+			send_goodbye(old, MSG_BYE_DUPLICATE, "already connected");
+			conn_close_after(old);
+		}
+	}
+	if (kp == NULL && (kp = kp_new(nt, c->id)) == NULL) {
+		log_warnx("peer %s: the peer table is full (%d): closed", c->sid,
+		    NET_KNOWN_MAX);
+		conn_free(c);
+		return -1;
+	}
+	if (!kp->stored) {
+		/* stored once it has answered a PING (see on_msg): a peer that breaks the
+		 * protocol right after its HELLO leaves nothing behind */
+		isnew = 1;
+		kp->p.first_seen_ms = wall_ms();
+	}
+	if (addr[0] != '\0')
+		snprintf(kp->p.addr, sizeof kp->p.addr, "%s", addr);
+	snprintf(kp->p.transport, sizeof kp->p.transport, "tcp");
+	kp_set_status(kp, "connected");
+	kp->p.last_seen_ms = wall_ms();
+	kp->p.last_connect_ms = kp->p.last_seen_ms;
+	kp->p.failures = 0;
+	kp->tries = 0;
+	kp->self = 0;
+	kp->conn = c;
+	if (kp->dialing == c)
+		kp->dialing = NULL;
+	if (c->want == kp)
+		c->want = NULL;
+	nt->nup++;
+	kp_save(nt, kp);
+	if (c->boot > 0)
+		nt->boot[c->boot - 1].done = 1;
+	log_escape(h->version, strlen(h->version), vers, sizeof vers);
+	log_info("peer %s connected (%s %s, %s)%s", c->sid,
+	    c->role == TLS_CLIENT ? "to" : "from", addr[0] ? addr : c->where, vers,
+	    isnew ? ": new peer" : "");
+	send_peers(c);
+	send_ping(c);
+	return 0;
+}
+
+static void
+on_goodbye(struct conn *c, const struct msg_goodbye *g)
+{
+	struct kpeer *kp = kp_find(c->net, c->id);
+	char text[300];
+
+	log_escape(g->text, strlen(g->text), text, sizeof text);
+	if (g->reason == MSG_BYE_DUPLICATE) {
+		log_debug("peer %s: GOODBYE (duplicate link)", c->sid);
+		conn_free(c);
+		return;
+	}
+	log_info("peer %s: GOODBYE (reason %u: %s)", c->sid, g->reason, text);
+	c->said = 1;
+	if (kp != NULL && kp->conn == c && g->reason != MSG_BYE_TOO_MANY &&
+	    g->reason != MSG_BYE_PROTOCOL)
+		kp_set_status(kp, "left");
+	conn_free(c);
+}
+
+/* One decoded frame from an established (or HELLO-stage) link. Returns -1 if c is
+ * gone or closing. */
+static int
+on_msg(struct conn *c, struct msg *m)
+{
+	struct kpeer *kp;
+	struct msg r;
+
+	if (c->state == C_HELLO) {
+		if (m->type != MSG_HELLO) {
+			conn_reject(c, "first message after AUTH is %s, not HELLO",
+			    msg_type_name(m->type));
+			return -1;
+		}
+		return on_hello(c, &m->u.hello);
+	}
+	kp = kp_find(c->net, c->id);
+	if (kp != NULL && kp->conn == c)
+		kp->p.last_seen_ms = wall_ms();
+	switch (m->type) {
+	case MSG_PING:
+		memset(&r, 0, sizeof r);
+		r.type = MSG_PONG;
+		r.u.ping.nonce = m->u.ping.nonce;
+		r.u.ping.ts_ms = (uint64_t)wall_ms();
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > NET_OUT_HARD) {
+			log_warnx("peer %s: does not read what we send: dropped", c->sid);
+			conn_free(c);
+			return -1;
+		}
+		conn_send(c, &r);
+		return 0;
+	case MSG_PONG:
+		if (c->ping_sent_us != 0 && m->u.ping.nonce == c->ping_nonce) {
+			if (kp != NULL && kp->conn == c) {
+				kp->p.rtt_us = (int64_t)(mono_us() - c->ping_sent_us);
+				kp->dirty = 1;
+				if (!kp->stored) {
+					kp->stored = 1;
+					kp_save(c->net, kp);
+					push_news(c->net);
+				}
+			}
+			c->ping_sent_us = 0;
+		}
+		return 0;
+	case MSG_PEERS:
+		on_peers(c, &m->u.peers);
+		return 0;
+	case MSG_GOODBYE:
+		on_goodbye(c, &m->u.goodbye);
+		return -1;
+	case MSG_ERROR: {
+		char text[300];
+
+		log_escape(m->u.error.text, strlen(m->u.error.text), text, sizeof text);
+		log_warnx("peer %s: ERROR %u: %s", c->sid, m->u.error.code, text);
+		return 0;
+	}
+	default:
+		conn_reject(c, "unexpected %s message", msg_type_name(m->type));
+		return -1;
+	}
+}
+
+static void
+on_auth_failed(struct conn *c, int rc, const char *why)
+{
+	struct net *nt = c->net;
+
+	if (rc == TLS_EAUTH && c->boot > 0) {
+		struct boot *b = &nt->boot[c->boot - 1];
+
+		log_warnx("node at %s is in another network (wrong network key): run `p2p "
+		    "invite` on that node and start this one with --join TICKET", b->label);
+		b->done = 1;
+	} else if (rc == TLS_EAUTH) {
+		log_warnx("peer %s (%s): wrong network key: connection refused", peer_name(c),
+		    c->where);
+	} else {
+		log_warnx("peer %s (%s): %s: connection refused", peer_name(c), c->where, why);
+	}
+	if (c->want != NULL && c->want->dialing == c && rc == TLS_EAUTH && !c->want->stored)
+		c->want->tries = NET_CAND_TRIES; /* not worth retrying */
+	/* our own AUTH may still be queued: let it go (it lets the other side say "wrong
+	 * network key" too), nothing else */
+	c->state = C_CLOSING;
+	conn_close_after(c);
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct net *nt = c->net;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	for (;;) {
+		struct frame_hdr h;
+		const char *errstr = NULL;
+		size_t avail = evbuffer_get_length(in), look, used = 0;
+		uint8_t *p;
+		struct msg m;
+		int rc;
+
+		if (c->state == C_TLS)
+			return;
+		if (c->state == C_CLOSING) {
+			evbuffer_drain(in, avail);
+			return;
+		}
+		if (avail == 0)
+			return;
+		if (c->state == C_AUTH) {
+			char *why = NULL;
+
+			look = avail < FRAME_HDR_LEN + TLS_AUTH_LEN ? avail :
+			    FRAME_HDR_LEN + TLS_AUTH_LEN;
+			p = evbuffer_pullup(in, (ev_ssize_t)look);
+			rc = tls_auth_check_frame(c->ssl, &nt->key,
+			    c->role == TLS_CLIENT ? TLS_SERVER : TLS_CLIENT, p, look, &used, &why);
+			if (rc == TLS_AUTH_NEED_MORE)
+				return;
+			if (rc != 0) {
+				on_auth_failed(c, rc, why ? why : "bad AUTH");
+				free(why);
+				return;
+			}
+			evbuffer_drain(in, used);
+			c->state = C_HELLO;
+			send_hello(c);
+			continue;
+		}
+		look = avail < FRAME_HDR_LEN ? avail : FRAME_HDR_LEN;
+		p = evbuffer_pullup(in, (ev_ssize_t)look);
+		rc = frame_parse(p, look, &h);
+		if (rc == FRAME_BAD_VERSION) {
+			char text[128];
+
+			snprintf(text, sizeof text, "protocol version %u, we speak %u", h.version,
+			    FRAME_VERSION);
+			log_warnx("peer %s (%s): %s: connection dropped", peer_name(c), c->where,
+			    text);
+			c->said = 1;
+			memset(&m, 0, sizeof m);
+			m.type = MSG_ERROR;
+			m.u.error.code = MSG_ERR_UNSUPPORTED;
+			snprintf(m.u.error.text, sizeof m.u.error.text, "%s", text);
+			conn_send(c, &m);
+			conn_close_after(c);
+			return;
+		}
+		if (rc < 0) {
+			conn_reject(c, "%s", frame_strerror(rc));
+			return;
+		}
+		if (look < FRAME_HDR_LEN)
+			return;
+		if (avail < FRAME_HDR_LEN + (size_t)h.len)
+			return; /* the length was checked against the maximum: wait */
+		p = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HDR_LEN + h.len));
+		if (msg_decode(h.type, p + FRAME_HDR_LEN, h.len, &m, &errstr) == -1) {
+			if (strcmp(msg_type_name(h.type), "unknown") == 0)
+				conn_reject(c, "message type 0x%02x: %s", h.type,
+				    errstr ? errstr : "unknown");
+			else
+				conn_reject(c, "malformed %s: %s", msg_type_name(h.type),
+				    errstr ? errstr : "?");
+			return;
+		}
+		evbuffer_drain(in, FRAME_HDR_LEN + h.len);
+		rc = on_msg(c, &m);
+		msg_clear(&m);
+		if (rc == -1)
+			return;
+	}
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->state == C_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		conn_free(c);
+}
+
+static void
+ssl_errors(struct bufferevent *bev, char *buf, size_t len)
+{
+	unsigned long e;
+	size_t off = 0;
+
+	buf[0] = '\0';
+	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+		char one[256];
+
+		if (off > 0 || ERR_GET_LIB(e) == 0)
+			continue; /* the first real one says it best; lib 0: a socket error */
+		ERR_error_string_n(e, one, sizeof one);
+		snprintf(buf + off, len - off, "%s", one);
+		off = strlen(buf);
+	}
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct net *nt = c->net;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		struct wr w;
+
+		if (tls_peer_node_id(c->ssl, c->id) == -1) {
+			log_warnx("peer ? (%s): no Ed25519 certificate: connection refused",
+			    c->where);
+			conn_free(c);
+			return;
+		}
+		c->have_id = 1;
+		node_id_short(c->id, c->sid);
+		if (memcmp(c->id, nt->n->node_id, NODE_ID_LEN) == 0) {
+			/* we dialled ourselves (a bootstrap or gossiped address of ours) */
+			log_debug("%s is this node: not dialling it again", c->where);
+			if (c->dialed[0] != '\0')
+				add_self_addr(nt, c->dialed);
+			if (c->want != NULL)
+				c->want->self = 1;
+			if (c->boot > 0)
+				nt->boot[c->boot - 1].done = 1;
+			conn_free(c);
+			return;
+		}
+		if (c->want != NULL && memcmp(c->want->p.id, c->id, NODE_ID_LEN) != 0 &&
+		    !c->want->stored)
+			c->want->tries = NET_CAND_TRIES; /* that address is someone else's */
+		wr_init(&w, FRAME_HDR_LEN + TLS_AUTH_LEN);
+		if (tls_auth_frame(c->ssl, &nt->key, c->role, &w) == -1 ||
+		    bufferevent_write(bev, w.p, w.len) == -1) {
+			wr_free(&w);
+			log_warnx("peer %s (%s): cannot compute AUTH", c->sid, c->where);
+			conn_free(c);
+			return;
+		}
+		wr_free(&w);
+		c->state = C_AUTH;
+		if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+			on_read(bev, c);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		char err[300];
+		int e = EVUTIL_SOCKET_ERROR(), soerr = 0;
+		socklen_t sl = sizeof soerr;
+
+		if (c->state == C_CLOSING) {
+			conn_free(c);
+			return;
+		}
+		ssl_errors(bev, err, sizeof err);
+		if (getsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 &&
+		    soerr != 0)
+			e = soerr;
+		if (c->state == C_UP) {
+			if (what & BEV_EVENT_TIMEOUT)
+				log_info("peer %s: silent for %d s: closed", c->sid,
+				    NET_IDLE_TIMEOUT_S);
+			conn_free(c);
+			return;
+		}
+		/* the handshake did not finish: one line */
+		if (c->state == C_TLS && c->role == TLS_CLIENT && err[0] == '\0' &&
+		    (what & BEV_EVENT_ERROR) && e != 0) {
+			if (c->want != NULL && c->want->stored)
+				log_debug("dial %s: %s", c->where, evutil_socket_error_to_string(e));
+			else
+				log_info("dial %s: %s", c->where, evutil_socket_error_to_string(e));
+		} else {
+			log_warnx("peer %s (%s): %s during the handshake: connection refused",
+			    peer_name(c), c->where, err[0] ? err :
+			    (what & BEV_EVENT_EOF) ? "closed by the peer" :
+			    (what & BEV_EVENT_TIMEOUT) ? "timed out" :
+			    e != 0 ? evutil_socket_error_to_string(e) : "connection error");
+		}
+		conn_free(c);
+	}
+}
+
+static struct conn *
+conn_new(struct net *nt, int fd, enum tls_role role, const char *where)
+{
+	struct conn *c;
+	struct timeval tv = tv_ms(NET_HANDSHAKE_MS);
+
+	c = xcalloc(1, sizeof *c);
+	c->net = nt;
+	c->role = role;
+	c->state = C_TLS;
+	c->since_ms = mono_ms();
+	snprintf(c->where, sizeof c->where, "%s", where);
+	snprintf(c->sid, sizeof c->sid, "?");
+	if ((c->ssl = SSL_new(nt->ctx)) == NULL) {
+		log_warnx("SSL_new failed");
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	c->bev = bufferevent_openssl_socket_new(nt->n->base, fd, c->ssl,
+	    role == TLS_CLIENT ? BUFFEREVENT_SSL_CONNECTING : BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		log_warnx("cannot create a TLS link");
+		SSL_free(c->ssl);
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	/* at most one frame waits in the input; the output is checked at each send */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, FRAME_HDR_LEN + FRAME_MAX_PAYLOAD);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->timer = evtimer_new(nt->n->base, on_conn_timer, c);
+	evtimer_add(c->timer, &tv);
+	TAILQ_INSERT_TAIL(&nt->conns, c, entry);
+	nt->nconns++;
+	lst_update(nt);
+	return c;
+}
+
+static int
+dial(struct net *nt, const struct tp_addr *ta, const char *numeric, const char *label,
+    struct kpeer *want, int boot)
+{
+	struct conn *c;
+	char *cause = NULL;
+	int fd;
+
+	if (nt->stopping || nt->nconns >= (unsigned)nt->max_peers)
+		return -1;
+	if ((fd = transport_tcp.connect_nonblocking(ta, &cause)) == -1) {
+		log_debug("dial %s: %s", label, cause);
+		free(cause);
+		if (want != NULL) {
+			want->tries++;
+			want->next_dial_ms = mono_ms() + net_backoff_ms(want->tries, net_rand(nt));
+		}
+		return -1;
+	}
+	if ((c = conn_new(nt, fd, TLS_CLIENT, label)) == NULL)
+		return -1;
+	snprintf(c->dialed, sizeof c->dialed, "%s", numeric);
+	c->want = want;
+	c->boot = boot;
+	if (want != NULL) {
+		want->dialing = c;
+		if (!want->stored)
+			want->tries++;
+	}
+	if (boot > 0)
+		nt->boot[boot - 1].dialing = c;
+	return 0;
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
+    void *arg)
+{
+	struct net *nt = arg;
+	struct tp_addr ta;
+	struct conn *c;
+	char where[NET_ADDR_LEN], host[NET_ADDR_LEN];
+	uint16_t port;
+
+	(void)l;
+	if (nt->stopping || nt->nconns >= (unsigned)nt->max_peers) {
+		close(fd);
+		lst_update(nt);
+		return;
+	}
+	tp_addr_set(&ta, sa, (socklen_t)len);
+	if (transport_tcp.format(&ta, where, sizeof where) == -1)
+		snprintf(where, sizeof where, "?");
+	if ((c = conn_new(nt, fd, TLS_SERVER, where)) == NULL)
+		return;
+	if (net_split_addr(where, host, sizeof host, &port) == 0)
+		snprintf(c->remote_host, sizeof c->remote_host, "%s", host);
+	{
+		struct tp_addr local;
+		char la[NET_ADDR_LEN];
+
+		/* the address this peer reached us on is ours */
+		if (tp_addr_local(fd, &local) == 0 &&
+		    transport_tcp.format(&local, la, sizeof la) == 0)
+			add_self_addr(nt, la);
+	}
+}
+
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+	int e = EVUTIL_SOCKET_ERROR();
+
+	(void)l;
+	(void)arg;
+	log_warnx("accepting peers: %s", evutil_socket_error_to_string(e));
+}
+
+/* ---- timers ----------------------------------------------------------------------------- */
+
+static void
+on_gossip(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *nt = arg;
+	struct conn *c, *pick = NULL;
+	unsigned i = 0, k;
+
+	(void)fd;
+	(void)what;
+	if (nt->nup == 0)
+		return;
+	k = net_rand(nt) % nt->nup;
+	TAILQ_FOREACH(c, &nt->conns, entry) {
+		if (c->state != C_UP)
+			continue;
+		if (i++ == k) {
+			pick = c;
+			break;
+		}
+	}
+	if (pick != NULL)
+		send_peers(pick);
+}
+
+static void
+on_ping(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *nt = arg;
+	struct conn *c;
+
+	(void)fd;
+	(void)what;
+	TAILQ_FOREACH(c, &nt->conns, entry)
+		if (c->state == C_UP)
+			send_ping(c);
+}
+
+static void
+on_redial(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *nt = arg;
+	struct kpeer *kp, *next;
+	uint64_t now = mono_ms();
+	int64_t wnow = wall_ms();
+	int i;
+
+	(void)fd;
+	(void)what;
+	if (nt->stopping)
+		return;
+	for (i = 0; i < nt->nboot; i++) {
+		struct boot *b = &nt->boot[i];
+
+		if (b->done || b->dialing != NULL || b->next_dial_ms > now ||
+		    addr_busy(nt, b->addr))
+			continue;
+		if (nt->nconns >= (unsigned)nt->max_peers)
+			return;
+		if (dial(nt, &b->ta, b->addr, b->label, NULL, i + 1) == -1) {
+			b->next_dial_ms = now + net_backoff_from(NET_BOOT_BACKOFF_BASE_MS,
+			    NET_BACKOFF_MAX_MS, b->failures, net_rand(nt));
+			b->failures++;
+		}
+	}
+	for (kp = TAILQ_FIRST(&nt->peers); kp != NULL; kp = next) {
+		struct tp_addr ta;
+		char *cause = NULL, host[NET_ADDR_LEN];
+		uint16_t port;
+
+		next = TAILQ_NEXT(kp, entry);
+		if (kp->conn != NULL || kp->dialing != NULL || kp->self ||
+		    kp->next_dial_ms > now || kp->p.addr[0] == '\0')
+			continue;
+		if (!kp->stored && kp->tries >= NET_CAND_TRIES) {
+			kp_remove(nt, kp); /* a gossiped address that never answered */
+			continue;
+		}
+		if (kp->stored && kp->p.last_seen_ms < wnow - NET_STALE_MS)
+			continue; /* stale: left for `p2p cleanup` */
+		if (nt->nconns >= (unsigned)nt->max_peers)
+			return;
+		if (net_split_addr(kp->p.addr, host, sizeof host, &port) == -1 ||
+		    !net_host_numeric(host) || is_self_addr(nt, kp->p.addr)) {
+			kp->self = is_self_addr(nt, kp->p.addr);
+			kp->next_dial_ms = now + NET_BACKOFF_MAX_MS;
+			continue;
+		}
+		if (addr_busy(nt, kp->p.addr))
+			continue;
+		if (transport_tcp.parse(kp->p.addr, 0, &ta, &cause) == -1) {
+			free(cause);
+			kp->next_dial_ms = now + NET_BACKOFF_MAX_MS;
+			continue;
+		}
+		/* until the dial ends, do not try again */
+		kp->next_dial_ms = now + NET_HANDSHAKE_MS;
+		dial(nt, &ta, kp->p.addr, kp->p.addr, kp, 0);
+	}
+}
+
+static void
+on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *nt = arg;
+
+	(void)fd;
+	(void)what;
+	kp_flush(nt);
+}
+
+static void
+on_stop_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *nt = arg;
+
+	(void)fd;
+	(void)what;
+	event_base_loopexit(nt->n->base, NULL);
+}
+
+/* ---- start / stop ------------------------------------------------------------------- */
+
+static void
+collect_ifhosts(struct net *nt)
+{
+	struct ifaddrs *ifa, *i;
+	char host[NET_ADDR_LEN];
+	int pass;
+
+	nt->nif = 0;
+	if (getifaddrs(&ifa) == -1)
+		return;
+	/* global IPv4, global IPv6, then loopback */
+	for (pass = 0; pass < 3; pass++) {
+		for (i = ifa; i != NULL; i = i->ifa_next) {
+			struct tp_addr ta;
+			char a[NET_ADDR_LEN];
+			uint16_t port;
+			int fam, lo;
+
+			if (i->ifa_addr == NULL || !(i->ifa_flags & IFF_UP))
+				continue;
+			fam = i->ifa_addr->sa_family;
+			if (fam != AF_INET && fam != AF_INET6)
+				continue;
+			if (fam == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(
+			    &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr))
+				continue;
+			tp_addr_set(&ta, i->ifa_addr, fam == AF_INET ? sizeof(struct sockaddr_in) :
+			    sizeof(struct sockaddr_in6));
+			if (transport_tcp.format(&ta, a, sizeof a) == -1 ||
+			    net_split_addr(a, host, sizeof host, &port) == -1)
+				continue;
+			lo = net_host_loopback(host);
+			if ((pass == 0 && (fam != AF_INET || lo)) ||
+			    (pass == 1 && (fam != AF_INET6 || lo)) || (pass == 2 && !lo))
+				continue;
+			if (nt->nif < nitems(nt->ifhosts))
+				snprintf(nt->ifhosts[nt->nif++], NET_ADDR_LEN, "%s", host);
+		}
+	}
+	freeifaddrs(ifa);
+}
+
+static void
+compute_self_addrs(struct net *nt)
+{
+	const char *listen[NODE_MAX_LISTEN], *ifs[32];
+	char out[NET_SELF_MAX][NET_ADDR_LEN];
+	size_t i, k;
+
+	for (i = 0; i < (size_t)nt->nlst; i++)
+		listen[i] = nt->bound[i];
+	for (i = 0; i < nt->nif; i++)
+		ifs[i] = nt->ifhosts[i];
+	k = net_dialable_addrs(listen, (size_t)nt->nlst, ifs, nt->nif, out, NET_SELF_MAX);
+	for (i = 0; i < k; i++)
+		add_self_addr(nt, out[i]);
+}
+
+/* The network key: --network-key FILE, else the ticket's (saved as network.key), else
+ * <datadir>/network.key (created on first start). */
+static int
+load_key(struct net *nt, struct ticket *t, int *have_ticket, char **cause)
+{
+	const struct node_config *cfg = nt->n->cfg;
+	char *path = NULL;
+	int rc, created = 0;
+
+	*have_ticket = 0;
+	if (cfg->join_ticket != NULL) {
+		if (ticket_from_string(cfg->join_ticket, t, cause) == -1)
+			return -1;
+		*have_ticket = 1;
+	}
+	if (cfg->network_key_file != NULL) {
+		rc = netkey_load(&nt->key, cfg->network_key_file, cause);
+		if (rc == 1)
+			return set_cause(cause, "--network-key %s: no such file",
+			    cfg->network_key_file);
+		if (rc == -1)
+			return -1;
+		if (*have_ticket && memcmp(t->key.k, nt->key.k, NETKEY_LEN) != 0)
+			return set_cause(cause, "--join: the ticket is for another network than "
+			    "--network-key %s; give only one of them", cfg->network_key_file);
+		return 0;
+	}
+	xasprintf(&path, "%s/%s", nt->n->datadir, NETKEY_FILE);
+	if (*have_ticket) {
+		struct netkey old;
+
+		rc = netkey_load(&old, path, cause);
+		if (rc == -1)
+			goto fail;
+		if (rc == 0 && memcmp(old.k, t->key.k, NETKEY_LEN) != 0) {
+			netkey_clear(&old);
+			set_cause(cause, "--join: %s holds the key of another network; to move "
+			    "this node to the ticket's network, remove that file first", path);
+			goto fail;
+		}
+		netkey_clear(&old);
+		if (rc == 1 && netkey_save(&t->key, path, cause) == -1)
+			goto fail;
+		if (rc == 1)
+			log_info("joined network: key saved to %s", path);
+		nt->key = t->key;
+	} else if (netkey_open(&nt->key, nt->n->datadir, &created, cause) == -1) {
+		goto fail;
+	} else if (created) {
+		log_info("created a new network key %s (a new network: other nodes join it "
+		    "with the ticket from `p2p invite`)", path);
+	}
+	free(path);
+	return 0;
+fail:
+	free(path);
+	return -1;
+}
+
+static void
+add_boot(struct net *nt, const char *label)
+{
+	struct boot *b;
+	char *cause = NULL;
+
+	if (nt->nboot >= NET_BOOT_MAX) {
+		log_warnx("bootstrap %s: more than %d bootstrap addresses: ignored", label,
+		    NET_BOOT_MAX);
+		return;
+	}
+	b = &nt->boot[nt->nboot];
+	memset(b, 0, sizeof *b);
+	snprintf(b->label, sizeof b->label, "%s", label);
+	/* resolved here, before the loop runs: name resolution may block */
+	if (transport_tcp.parse(label, 0, &b->ta, &cause) == -1) {
+		log_warnx("bootstrap %s: %s: ignored", label, cause);
+		free(cause);
+		return;
+	}
+	if (transport_tcp.format(&b->ta, b->addr, sizeof b->addr) == -1)
+		return;
+	nt->nboot++;
+}
+
+static void
+add_boot_arg(struct net *nt, const char *arg)
+{
+	struct ticket t;
+	char *cause = NULL;
+	size_t i;
+
+	if (strncmp(arg, TICKET_PREFIX, sizeof(TICKET_PREFIX) - 1) != 0) {
+		add_boot(nt, arg);
+		return;
+	}
+	if (ticket_from_string(arg, &t, &cause) == -1) {
+		log_warnx("bootstrap ticket: %s: ignored", cause);
+		free(cause);
+		return;
+	}
+	if (memcmp(t.key.k, nt->key.k, NETKEY_LEN) != 0)
+		log_warnx("bootstrap ticket: it is for another network (use --join TICKET to "
+		    "join it); only its addresses are used");
+	for (i = 0; i < t.naddrs; i++)
+		add_boot(nt, t.addrs[i]);
+	netkey_clear(&t.key);
+}
+
+static int
+start_listeners(struct net *nt, char **cause)
+{
+	const struct node_config *cfg = nt->n->cfg;
+	const char *def[1] = { NET_DEFAULT_LISTEN };
+	const char *const *list = (const char *const *)cfg->listen;
+	int i, nl = cfg->nlisten, dflt = 0;
+
+	if (nl == 0) {
+		list = def;
+		nl = 1;
+		dflt = 1;
+	}
+	for (i = 0; i < nl; i++) {
+		struct tp_addr ta, local;
+		int fd;
+
+		if (transport_tcp.parse(list[i], TP_PASSIVE, &ta, cause) == -1)
+			return set_cause(cause, "--listen %s: bad address", list[i]);
+		if ((fd = transport_tcp.listen(&ta, cause)) == -1) {
+			if (errno == EADDRINUSE) {
+				free(*cause);
+				*cause = NULL;
+				if (dflt) {
+					log_warnx("listen on %s: address already in use: not accepting "
+					    "peers (choose a free port with --listen ADDR)", list[i]);
+					return 0;
+				}
+				return set_cause(cause, "listen on %s: address already in use "
+				    "(another node or program has this port; choose another with "
+				    "--listen ADDR)", list[i]);
+			}
+			return -1;
+		}
+		if (tp_addr_local(fd, &local) == 0)
+			local.dual = ta.dual;
+		else
+			local = ta;
+		if (transport_tcp.format(&local, nt->bound[nt->nlst], NET_ADDR_LEN) == -1)
+			snprintf(nt->bound[nt->nlst], NET_ADDR_LEN, "%s", list[i]);
+		nt->lst[nt->nlst] = evconnlistener_new(nt->n->base, on_accept, nt,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+		if (nt->lst[nt->nlst] == NULL) {
+			close(fd);
+			return set_cause(cause, "listen on %s: cannot watch the socket", list[i]);
+		}
+		evconnlistener_set_error_cb(nt->lst[nt->nlst], on_accept_error);
+		log_info("listening for peers on %s", nt->bound[nt->nlst]);
+		nt->nlst++;
+	}
+	return 0;
+}
+
+int
+net_start(struct node *n, const struct identity *id, char **cause)
+{
+	const struct node_config *cfg = n->cfg;
+	struct net *nt;
+	struct ticket t;
+	struct timeval tv;
+	char *why = NULL;
+	int have_ticket = 0, i;
+	size_t j;
+
+	nt = xcalloc(1, sizeof *nt);
+	nt->n = n;
+	n->net = nt;
+	TAILQ_INIT(&nt->conns);
+	TAILQ_INIT(&nt->peers);
+	nt->max_peers = cfg->max_peers > 0 ? cfg->max_peers : 64;
+	if (RAND_bytes((unsigned char *)&nt->rng, sizeof nt->rng) != 1 || nt->rng == 0)
+		nt->rng = (uint64_t)mono_us() | 1;
+	memset(&t, 0, sizeof t);
+	if (load_key(nt, &t, &have_ticket, cause) == -1)
+		return -1;
+	netkey_network_id(&nt->key, nt->netid);
+	if ((nt->ctx = tls_ctx_new(id, cause)) == NULL)
+		return -1;
+	if (start_listeners(nt, cause) == -1)
+		return -1;
+	collect_ifhosts(nt);
+	compute_self_addrs(nt);
+
+	/* bootstrap: the ticket's addresses, --bootstrap, then --bootstrap-url */
+	for (j = 0; have_ticket && j < t.naddrs; j++)
+		add_boot(nt, t.addrs[j]);
+	netkey_clear(&t.key);
+	for (i = 0; i < cfg->nbootstrap; i++)
+		add_boot_arg(nt, cfg->bootstrap[i]);
+	if (cfg->bootstrap_url != NULL) {
+		char *addrs[NET_BOOT_MAX];
+		int na = 0;
+
+		if (net_fetch_bootstrap(cfg->bootstrap_url, addrs, NET_BOOT_MAX, &na,
+		    &why) == -1) {
+			log_warnx("--bootstrap-url %s: %s", cfg->bootstrap_url, why);
+			free(why);
+		}
+		for (i = 0; i < na; i++) {
+			add_boot_arg(nt, addrs[i]);
+			free(addrs[i]);
+		}
+	}
+	for (i = 0; i < nt->nboot; i++)
+		if (is_self_addr(nt, nt->boot[i].addr))
+			nt->boot[i].done = 1;
+
+	if (db_peers_list(n->db, load_peer_cb, nt, &why) == -1) {
+		log_warnx("peer table: %s", why);
+		free(why);
+	}
+
+	nt->gossip_ev = event_new(n->base, -1, EV_PERSIST, on_gossip, nt);
+	tv = tv_ms(NET_GOSSIP_MS);
+	event_add(nt->gossip_ev, &tv);
+	nt->ping_ev = event_new(n->base, -1, EV_PERSIST, on_ping, nt);
+	tv = tv_ms(NET_PING_MS);
+	event_add(nt->ping_ev, &tv);
+	nt->redial_ev = event_new(n->base, -1, EV_PERSIST, on_redial, nt);
+	tv = tv_ms(NET_REDIAL_TICK_MS);
+	event_add(nt->redial_ev, &tv);
+	nt->sweep_ev = event_new(n->base, -1, EV_PERSIST, on_sweep, nt);
+	tv = tv_ms(NET_SWEEP_MS);
+	event_add(nt->sweep_ev, &tv);
+	nt->stop_ev = evtimer_new(n->base, on_stop_deadline, nt);
+	nt->push_ev = evtimer_new(n->base, on_push, nt);
+	if (cfg->mdns)
+		mdns_start(nt, id);
+	log_info("network %s: %d listener(s), %d bootstrap address(es), %u known peer(s), "
+	    "max %d peers", nt->netid, nt->nlst, nt->nboot, nt->npeers, nt->max_peers);
+	/* first dials now rather than at the first tick */
+	on_redial(-1, 0, nt);
+	return 0;
+}
+
+/* ---- LAN discovery (node/mdns.c) ------------------------------------------------------ */
+
+/* mDNS found a node of our network: a hint to dial it (the handshake decides). */
+static void
+on_mdns_found(void *arg, const char *node_id_hex, const char *addr)
+{
+	struct net *nt = arg;
+
+	if (net_add_address(nt->n, addr) == 0)
+		log_debug("mdns: node %.8s at %s", node_id_hex, addr);
+}
+
+/* mDNS says nothing about liveness, and a browser that has run for a while queries
+ * rarely: while some known peer is unreachable (a cut link, a healed partition),
+ * query again every NET_MDNS_REBROWSE_MS. */
+static void
+on_mdns_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *nt = arg;
+
+	(void)fd;
+	(void)what;
+	if (nt->mdns != NULL && (nt->nup == 0 || nt->nup < nt->npeers))
+		mdns_rebrowse(nt->mdns);
+}
+
+static void
+mdns_start(struct net *nt, const struct identity *id)
+{
+	char host[NET_ADDR_LEN], *why = NULL;
+	uint16_t port = 0;
+	struct timeval tv;
+	int i;
+
+	for (i = 0; i < nt->nlst && port == 0; i++)
+		if (net_split_addr(nt->bound[i], host, sizeof host, &port) == -1)
+			port = 0;
+	if (port == 0) {
+		log_info("mdns: no TCP listener, not announcing this node");
+		return;
+	}
+	nt->mdns = mdns_new(nt->n->base, identity_hex(id), nt->netid, port, on_mdns_found, nt,
+	    &why);
+	if (nt->mdns == NULL) {
+		log_warnx("mdns: %s; LAN discovery is off", why);
+		free(why);
+		return;
+	}
+	nt->mdns_ev = event_new(nt->n->base, -1, EV_PERSIST, on_mdns_timer, nt);
+	tv = tv_ms(NET_MDNS_REBROWSE_MS);
+	event_add(nt->mdns_ev, &tv);
+}
+
+int
+net_shutdown(struct node *n)
+{
+	struct net *nt = n->net;
+	struct conn *c, *next;
+	struct timeval tv = tv_ms(1000);
+	int i;
+
+	if (nt == NULL || nt->stopping)
+		return 0;
+	nt->stopping = 1;
+	for (i = 0; i < nt->nlst; i++)
+		evconnlistener_disable(nt->lst[i]);
+	nt->paused = 1;
+	kp_flush(nt);
+	for (c = TAILQ_FIRST(&nt->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->state == C_UP) {
+			send_goodbye(c, MSG_BYE_SHUTDOWN, "node shutting down");
+			conn_close_after(c);
+		} else if (c->state != C_CLOSING) {
+			conn_free(c);
+		}
+	}
+	if (nt->nconns == 0)
+		return 0;
+	evtimer_add(nt->stop_ev, &tv);
+	return 1;
+}
+
+void
+net_stop(struct node *n)
+{
+	struct net *nt = n->net;
+	struct conn *c;
+	struct kpeer *kp;
+	int i;
+
+	if (nt == NULL)
+		return;
+	nt->stopping = 1;
+	if (nt->mdns_ev)
+		event_free(nt->mdns_ev);
+	mdns_free(nt->mdns);
+	while ((c = TAILQ_FIRST(&nt->conns)) != NULL)
+		conn_free(c);
+	if (n->db != NULL)
+		kp_flush(nt);
+	while ((kp = TAILQ_FIRST(&nt->peers)) != NULL)
+		kp_remove(nt, kp);
+	for (i = 0; i < nt->nlst; i++)
+		evconnlistener_free(nt->lst[i]);
+	if (nt->gossip_ev)
+		event_free(nt->gossip_ev);
+	if (nt->ping_ev)
+		event_free(nt->ping_ev);
+	if (nt->redial_ev)
+		event_free(nt->redial_ev);
+	if (nt->sweep_ev)
+		event_free(nt->sweep_ev);
+	if (nt->stop_ev)
+		event_free(nt->stop_ev);
+	if (nt->push_ev)
+		event_free(nt->push_ev);
+	SSL_CTX_free(nt->ctx);
+	netkey_clear(&nt->key);
+	free(nt);
+	n->net = NULL;
+}
+
+int
+net_add_address(struct node *n, const char *addr)
+{
+	struct net *nt = n->net;
+	char host[NET_ADDR_LEN];
+	uint16_t port;
+	int i;
+
+	if (nt == NULL || nt->stopping || net_split_addr(addr, host, sizeof host, &port) == -1 ||
+	    port == 0 || !net_host_numeric(host) || net_host_unspecified(host) ||
+	    is_self_addr(nt, addr))
+		return -1;
+	for (i = 0; i < nt->nboot; i++)
+		if (strcmp(nt->boot[i].label, addr) == 0 || strcmp(nt->boot[i].addr, addr) == 0)
+			return 0;
+	i = nt->nboot;
+	add_boot(nt, addr);
+	return nt->nboot > i ? 0 : -1;
+}
+
+/* ---- queries (the control API) --------------------------------------------------------- */
+
+unsigned
+net_connected(const struct node *n)
+{
+	return n->net != NULL ? n->net->nup : 0;
+}
+
+unsigned
+net_links(const struct node *n)
+{
+	return n->net != NULL ? n->net->nconns : 0;
+}
+
+unsigned
+net_known(const struct node *n)
+{
+	const struct kpeer *kp;
+	unsigned k = 0;
+
+	if (n->net == NULL)
+		return 0;
+	TAILQ_FOREACH(kp, &n->net->peers, entry)
+		k += kp->stored;
+	return k;
+}
+
+json_t *
+net_listen_json(const struct node *n)
+{
+	json_t *a = json_array();
+	int i;
+
+	if (n->net != NULL)
+		for (i = 0; i < n->net->nlst; i++)
+			json_array_append_new(a, json_string(n->net->bound[i]));
+	return a;
+}
+
+/* Used by peer_api.c. */
+json_t *net_peers_array(struct node *n);
+json_t *
+net_peers_array(struct node *n)
+{
+	json_t *a = json_array();
+	struct kpeer *kp;
+
+	if (n->net == NULL)
+		return a;
+	TAILQ_FOREACH(kp, &n->net->peers, entry) {
+		char hex[NODE_ID_HEX_LEN + 1];
+		json_t *o;
+
+		if (!kp->stored)
+			continue;
+		node_id_hex(kp->p.id, hex);
+		o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I}",
+		    "id", hex, "addr", kp->p.addr, "transport", kp->p.transport,
+		    "status", kp->conn != NULL ? "connected" : kp->p.status,
+		    "first_seen", (json_int_t)kp->p.first_seen_ms,
+		    "last_seen", (json_int_t)(kp->conn != NULL ? wall_ms() : kp->p.last_seen_ms),
+		    "last_connect", (json_int_t)kp->p.last_connect_ms,
+		    "failures", (json_int_t)kp->p.failures, "rtt_us", (json_int_t)kp->p.rtt_us);
+		if (o == NULL)
+			fatalx("json_pack peer");
+		if (kp->conn != NULL)
+			json_object_set_new(o, "direction",
+			    json_string(kp->conn->role == TLS_CLIENT ? "out" : "in"));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+int
+net_cleanup(struct node *n, int64_t cutoff_ms, uint64_t *removed, char **cause)
+{
+	struct net *nt = n->net;
+	struct kpeer *kp, *next;
+
+	*removed = 0;
+	if (nt != NULL)
+		kp_flush(nt); /* connected peers' rows get a fresh last_seen first */
+	if (db_peers_cleanup(n->db, cutoff_ms, removed, cause) == -1)
+		return -1;
+	if (nt == NULL)
+		return 0;
+	for (kp = TAILQ_FIRST(&nt->peers); kp != NULL; kp = next) {
+		next = TAILQ_NEXT(kp, entry);
+		if (kp->conn == NULL && kp->dialing == NULL && kp->p.last_seen_ms < cutoff_ms)
+			kp_remove(nt, kp);
+	}
+	return 0;
+}
+
+char *
+net_ticket(struct node *n, json_t **addrs, char **cause)
+{
+	struct net *nt = n->net;
+	const char *listen[NODE_MAX_LISTEN], *ifs[32];
+	char out[TICKET_MAX_ADDRS][NET_ADDR_LEN];
+	struct ticket t;
+	size_t i, k;
+	char *s;
+
+	*addrs = json_array();
+	if (nt == NULL) {
+		set_cause(cause, "the network is not running");
+		return NULL;
+	}
+	memset(&t, 0, sizeof t);
+	t.key = nt->key;
+	for (i = 0; i < (size_t)nt->nlst; i++)
+		listen[i] = nt->bound[i];
+	for (i = 0; i < nt->nif; i++)
+		ifs[i] = nt->ifhosts[i];
+	k = net_dialable_addrs(listen, (size_t)nt->nlst, ifs, nt->nif, out, TICKET_MAX_ADDRS);
+	for (i = 0; i < k; i++)
+		if (ticket_add_addr(&t, out[i]) == 0)
+			json_array_append_new(*addrs, json_string(out[i]));
+	s = ticket_to_string(&t);
+	netkey_clear(&t.key);
+	if (s == NULL)
+		set_cause(cause, "cannot encode the ticket");
+	return s;
+}
