@@ -56,8 +56,7 @@ $(BUILD)/p2p: $(OBJS)
 # Objects depend on the flags they were built with: a changed CFLAGS (a library found
 # or lost by pkg-config, CI=true, a sanitizer) rebuilds everything instead of mixing.
 $(BUILD)/.flags: FORCE
-	@mkdir -p $(BUILD)
-	$(file >$@.new,$(CC) $(CFLAGS) $(LDLIBS))
+	$(shell mkdir -p $(BUILD))$(file >$@.new,$(CC) $(CFLAGS) $(LDLIBS))
 	@cmp -s $@.new $@ && rm -f $@.new || mv $@.new $@
 
 .PHONY: FORCE
