@@ -101,7 +101,7 @@ peers_direct(const char *dbpath, json_t **out)
 	if (cmd_check_data(dbpath) != 0)
 		return -1;
 	if (db_open(&db, dbpath, DB_RDONLY, &cause) == -1) {
-		cmd_err("%s: %s", dbpath, cause ? cause : "cannot open");
+		cmd_err("%s", cause ? cause : "cannot open the database"); /* names the file */
 		free(cause);
 		return -1;
 	}

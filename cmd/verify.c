@@ -224,7 +224,7 @@ cmd_verify_exec(int argc, char **argv)
 		goto out;
 	datadir = path_dirname(dbpath);
 	if (db_open(&v.db, dbpath, DB_RDONLY, &cause) == -1) {
-		cmd_err("%s: %s", dbpath, cause ? cause : "cannot open");
+		cmd_err("%s", cause ? cause : "cannot open the database"); /* names the file */
 		goto out;
 	}
 	/* Read-only: a daemon may be writing chunks/tmp right now. */

@@ -95,6 +95,7 @@ vlog(int level, const char *errstr, const char *fmt, va_list ap)
 		vlog(level, NULL, fmt, ap);     \
 		va_end(ap);                     \
 	}
+LOGFN(log_error, LOG_ERROR)
 LOGFN(log_warnx, LOG_WARN)
 LOGFN(log_info, LOG_INFO)
 LOGFN(log_debug, LOG_DEBUG)

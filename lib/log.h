@@ -14,6 +14,8 @@ int log_get_level(void);
 int log_level_parse(const char *s);
 const char *log_level_name(int level);
 
+/* A failure that ends what the program was doing (the daemon cannot start). */
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* log_warn appends ": strerror(errno)"; the x variants do not. */
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
