@@ -192,7 +192,8 @@ ticket_from_string(const char *s, struct ticket *t, char **cause)
 	memset(t, 0, sizeof *t);
 	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
 		s++;
-	len = strnlen(s, TICKET_STR_MAX + 8);
+	/* The whole string: a prefix cap let "valid ticket + spaces + junk" through. */
+	len = strlen(s);
 	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n' ||
 	    s[len - 1] == '\r'))
 		len--;

@@ -4,5 +4,6 @@ build=${1:-build}
 rc=0
 sh tests/run_unit.sh "$build"/tests/test_* || rc=1
 P2P_BIN=$(pwd)/$build/p2p sh tests/run_integration.sh || rc=1
+echo "== fuzz-replay"; make --no-print-directory fuzz-replay || rc=1 # prints "fuzz-replay: N inputs, K crashes"
 if [ $rc -eq 0 ]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; fi
 exit $rc

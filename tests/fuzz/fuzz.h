@@ -23,4 +23,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	}                                                                            \
 } while (0)
 
+/* Round trips: abort unless got (the re-encoding) equals want (the input), after
+ * printing what differs. */
+static inline void
+fuzz_same_bytes(const char *what, const void *want, size_t wantlen, const void *got,
+    size_t gotlen)
+{
+	const unsigned char *a = want, *b = got;
+	size_t i = 0;
+
+	while (i < wantlen && i < gotlen && a[i] == b[i])
+		i++;
+	if (i == wantlen && i == gotlen)
+		return;
+	fprintf(stderr, "%s: re-encoding differs from the input: %zu bytes in, %zu out, "
+	    "first difference at offset %zu", what, wantlen, gotlen, i);
+	if (i < wantlen && i < gotlen)
+		fprintf(stderr, " (in 0x%02x, out 0x%02x)", a[i], b[i]);
+	fprintf(stderr, "\n");
+	abort();
+}
+
 #endif

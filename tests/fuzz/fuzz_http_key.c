@@ -5,7 +5,8 @@
  * would cut it short for the database or a log line), no longer than the raw text, and
  * evhttp_uriencode then evhttp_uridecode gives it back unchanged.
  * Then the same through the request path the daemon sees: "/v1/files/" + input parsed
- * by evhttp_uri_parse, and api_key's steps on what follows the prefix. */
+ * as libevent parses a request line's URI (evhttp_uri_parse_with_flags,
+ * EVHTTP_URI_NONCONFORMANT), and api_key's steps on what follows the prefix. */
 #include "tests/fuzz/fuzz.h"
 #include "lib/util.h"
 
@@ -59,7 +60,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((req = malloc(sizeof prefix + size)) != NULL) {
 		memcpy(req, prefix, sizeof prefix - 1);
 		memcpy(req + sizeof prefix - 1, raw, size + 1);
-		if ((uri = evhttp_uri_parse(req)) != NULL) {
+		if ((uri = evhttp_uri_parse_with_flags(req,
+		    EVHTTP_URI_NONCONFORMANT)) != NULL) {
 			const char *path = evhttp_uri_get_path(uri);
 
 			if (path != NULL && strncmp(path, prefix, sizeof prefix - 1) == 0)
