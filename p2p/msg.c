@@ -269,6 +269,253 @@ msg_error_decode(struct rd *r, struct msg_error *m, const char **errstr)
 	return end(r, errstr);
 }
 
+/* ---- FILE ---------------------------------------------------------------------- */
+
+/* Sizes of a version: nchunks chunks of chunk_size bytes, the last one not empty. */
+static int
+file_sizes_ok(uint64_t size, uint32_t chunk_size, uint32_t nchunks)
+{
+	uint64_t full;
+
+	if (nchunks == 0)
+		return size == 0 && (chunk_size == 0 || (chunk_size >= MSG_CHUNK_SIZE_MIN &&
+		    chunk_size <= MSG_CHUNK_SIZE_MAX));
+	if (chunk_size < MSG_CHUNK_SIZE_MIN || chunk_size > MSG_CHUNK_SIZE_MAX)
+		return 0;
+	full = (uint64_t)nchunks * chunk_size;
+	return size <= full && size > full - chunk_size;
+}
+
+int
+msg_file_encode(struct wr *w, const struct msg_file *m)
+{
+	size_t klen = strnlen(m->key, MSG_KEY_MAX + 1);
+	const char *errstr;
+
+	if (klen == 0 || klen > MSG_KEY_MAX || key_validate(m->key, klen, &errstr) == -1 ||
+	    m->version >= MSG_VERSION_LIMIT || m->prev_version >= MSG_VERSION_LIMIT)
+		return -1;
+	wr_str16(w, m->key, klen);
+	wr_u64(w, m->version);
+	wr_bytes(w, m->origin, MSG_ID_LEN);
+	wr_u64(w, m->prev_version);
+	wr_bytes(w, m->prev_origin, MSG_ID_LEN);
+	wr_u8(w, m->flags & MSG_FILE_DELETED);
+	wr_u64(w, m->created_ms);
+	if (!(m->flags & MSG_FILE_DELETED)) {
+		if (m->nchunks > MSG_FILE_MAX_CHUNKS ||
+		    !file_sizes_ok(m->size, m->chunk_size, m->nchunks) ||
+		    (m->nchunks > 0 && m->chunks == NULL))
+			return -1;
+		wr_u64(w, m->size);
+		wr_u32(w, m->chunk_size);
+		wr_u32(w, m->nchunks);
+		wr_bytes(w, m->file_hash, MSG_HASH_LEN);
+		for (uint32_t i = 0; i < m->nchunks; i++)
+			wr_bytes(w, m->chunks[i], MSG_HASH_LEN);
+	}
+	return wr_ok(w) ? 0 : -1;
+}
+
+int
+msg_file_decode(struct rd *r, struct msg_file *m, const char **errstr)
+{
+	const uint8_t *k;
+	size_t klen;
+	const char *why;
+
+	memset(m, 0, sizeof *m);
+	if (rd_str16(r, &k, &klen, MSG_KEY_MAX) == -1)
+		return fail(errstr, "truncated or over-long key");
+	if (key_validate((const char *)k, klen, &why) == -1) {
+		r->err = 1;
+		return fail(errstr, "bad key");
+	}
+	memcpy(m->key, k, klen);
+	m->key[klen] = '\0';
+	rd_u64(r, &m->version);
+	rd_bytes(r, m->origin, MSG_ID_LEN);
+	rd_u64(r, &m->prev_version);
+	rd_bytes(r, m->prev_origin, MSG_ID_LEN);
+	rd_u8(r, &m->flags);
+	if (rd_u64(r, &m->created_ms) == -1)
+		return fail(errstr, "truncated message");
+	if (m->version >= MSG_VERSION_LIMIT || m->prev_version >= MSG_VERSION_LIMIT)
+		return fail(errstr, "version out of range");
+	if (m->flags & ~MSG_FILE_DELETED)
+		return fail(errstr, "unknown FILE flags");
+	if (!(m->flags & MSG_FILE_DELETED)) {
+		rd_u64(r, &m->size);
+		rd_u32(r, &m->chunk_size);
+		rd_u32(r, &m->nchunks);
+		if (rd_bytes(r, m->file_hash, MSG_HASH_LEN) == -1)
+			return fail(errstr, "truncated message");
+		if (m->nchunks > MSG_FILE_MAX_CHUNKS)
+			return fail(errstr, "too many chunks in FILE");
+		if (!file_sizes_ok(m->size, m->chunk_size, m->nchunks))
+			return fail(errstr, "size does not match the chunk count");
+		if (rd_left(r) / MSG_HASH_LEN < m->nchunks)
+			return fail(errstr, "truncated message");
+		if (m->nchunks > 0) {
+			m->chunks = xcalloc(m->nchunks, MSG_HASH_LEN);
+			rd_bytes(r, m->chunks, (size_t)m->nchunks * MSG_HASH_LEN);
+		}
+	}
+	if (end(r, errstr) == -1) {
+		free(m->chunks);
+		m->chunks = NULL;
+		m->nchunks = 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- DIGEST -------------------------------------------------------------------- */
+
+int
+msg_digest_encode(struct wr *w, const struct msg_digest *m)
+{
+	wr_u8(w, m->flags & MSG_DIGEST_REPLY);
+	wr_u32(w, m->count);
+	for (size_t i = 0; i < MSG_DIGEST_BUCKETS; i++)
+		wr_u64(w, m->bucket[i]);
+	return wr_ok(w) ? 0 : -1;
+}
+
+int
+msg_digest_decode(struct rd *r, struct msg_digest *m, const char **errstr)
+{
+	memset(m, 0, sizeof *m);
+	if (rd_u8(r, &m->flags) == 0 && (m->flags & ~MSG_DIGEST_REPLY) != 0)
+		return fail(errstr, "unknown DIGEST flags");
+	rd_u32(r, &m->count);
+	for (size_t i = 0; i < MSG_DIGEST_BUCKETS; i++)
+		rd_u64(r, &m->bucket[i]);
+	return end(r, errstr);
+}
+
+/* ---- CHUNK_PUT / CHUNK_DATA ------------------------------------------------------ */
+
+int
+msg_chunk_encode_head(struct wr *w, const struct msg_chunk *m, int with_status)
+{
+	if (m->len > MSG_CHUNK_MAX)
+		return -1;
+	if (!with_status && m->len == 0)
+		return -1; /* a chunk has at least one byte */
+	if (with_status && m->status != MSG_CHUNK_OK && m->len != 0)
+		return -1;
+	wr_bytes(w, m->hash, MSG_HASH_LEN);
+	if (with_status)
+		wr_u8(w, m->status);
+	wr_u32(w, m->len);
+	return wr_ok(w) ? 0 : -1;
+}
+
+int
+msg_chunk_encode(struct wr *w, const struct msg_chunk *m, int with_status)
+{
+	if (msg_chunk_encode_head(w, m, with_status) == -1)
+		return -1;
+	if (m->len > 0)
+		wr_bytes(w, m->data, m->len);
+	return wr_ok(w) ? 0 : -1;
+}
+
+int
+msg_chunk_decode(struct rd *r, struct msg_chunk *m, int with_status, const char **errstr)
+{
+	memset(m, 0, sizeof *m);
+	rd_bytes(r, m->hash, MSG_HASH_LEN);
+	if (with_status)
+		rd_u8(r, &m->status);
+	if (rd_u32(r, &m->len) == -1)
+		return fail(errstr, "truncated message");
+	if (m->len > MSG_CHUNK_MAX)
+		return fail(errstr, "chunk too large");
+	if (!with_status && m->len == 0)
+		return fail(errstr, "empty chunk");
+	if (with_status && m->status != MSG_CHUNK_OK && m->len != 0)
+		return fail(errstr, "data with a failure status");
+	if (with_status && m->status == MSG_CHUNK_OK && m->len == 0)
+		return fail(errstr, "empty chunk");
+	if (rd_left(r) != m->len)
+		return fail(errstr, rd_left(r) < m->len ? "truncated message" :
+		    "trailing bytes after message");
+	if (m->len > 0) {
+		m->data = xmalloc(m->len);
+		rd_bytes(r, m->data, m->len);
+	}
+	if (end(r, errstr) == -1) {
+		free(m->data);
+		m->data = NULL;
+		m->len = 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- CHUNK_ACK / CHUNK_GET ------------------------------------------------------- */
+
+int
+msg_ref_encode(struct wr *w, const struct msg_chunk_ref *m, int with_status)
+{
+	wr_bytes(w, m->hash, MSG_HASH_LEN);
+	if (with_status)
+		wr_u8(w, m->status);
+	return wr_ok(w) ? 0 : -1;
+}
+
+int
+msg_ref_decode(struct rd *r, struct msg_chunk_ref *m, int with_status, const char **errstr)
+{
+	memset(m, 0, sizeof *m);
+	rd_bytes(r, m->hash, MSG_HASH_LEN);
+	if (with_status)
+		rd_u8(r, &m->status);
+	return end(r, errstr);
+}
+
+/* ---- HAVE ------------------------------------------------------------------------ */
+
+int
+msg_have_encode(struct wr *w, const struct msg_have *m)
+{
+	if (m->n > MSG_HAVE_MAX)
+		return -1;
+	wr_u16(w, m->n);
+	for (size_t i = 0; i < m->n; i++)
+		wr_bytes(w, m->v[i], MSG_HASH_LEN);
+	return wr_ok(w) ? 0 : -1;
+}
+
+int
+msg_have_decode(struct rd *r, struct msg_have *m, const char **errstr)
+{
+	uint16_t n;
+
+	m->n = 0;
+	m->v = NULL;
+	if (rd_u16(r, &n) == -1)
+		return fail(errstr, "truncated message");
+	if (n > MSG_HAVE_MAX)
+		return fail(errstr, "too many entries in HAVE");
+	if (rd_left(r) != (size_t)n * MSG_HASH_LEN)
+		return fail(errstr, rd_left(r) < (size_t)n * MSG_HASH_LEN ?
+		    "truncated message" : "trailing bytes after message");
+	if (n > 0) {
+		m->v = xcalloc(n, MSG_HASH_LEN);
+		rd_bytes(r, m->v, (size_t)n * MSG_HASH_LEN);
+	}
+	if (end(r, errstr) == -1) {
+		free(m->v);
+		m->v = NULL;
+		return -1;
+	}
+	m->n = n;
+	return 0;
+}
+
 /* ---- by type ------------------------------------------------------------------- */
 
 int
@@ -288,6 +535,20 @@ msg_encode(struct wr *w, const struct msg *m)
 		return msg_goodbye_encode(w, &m->u.goodbye);
 	case MSG_ERROR:
 		return msg_error_encode(w, &m->u.error);
+	case MSG_FILE:
+		return msg_file_encode(w, &m->u.file);
+	case MSG_DIGEST:
+		return msg_digest_encode(w, &m->u.digest);
+	case MSG_CHUNK_PUT:
+		return msg_chunk_encode(w, &m->u.chunk, 0);
+	case MSG_CHUNK_DATA:
+		return msg_chunk_encode(w, &m->u.chunk, 1);
+	case MSG_CHUNK_ACK:
+		return msg_ref_encode(w, &m->u.ref, 1);
+	case MSG_CHUNK_GET:
+		return msg_ref_encode(w, &m->u.ref, 0);
+	case MSG_HAVE:
+		return msg_have_encode(w, &m->u.have);
 	}
 	return -1;
 }
@@ -331,6 +592,20 @@ msg_decode(uint8_t type, const uint8_t *p, size_t len, struct msg *m, const char
 		return msg_goodbye_decode(&r, &m->u.goodbye, errstr);
 	case MSG_ERROR:
 		return msg_error_decode(&r, &m->u.error, errstr);
+	case MSG_FILE:
+		return msg_file_decode(&r, &m->u.file, errstr);
+	case MSG_DIGEST:
+		return msg_digest_decode(&r, &m->u.digest, errstr);
+	case MSG_CHUNK_PUT:
+		return msg_chunk_decode(&r, &m->u.chunk, 0, errstr);
+	case MSG_CHUNK_DATA:
+		return msg_chunk_decode(&r, &m->u.chunk, 1, errstr);
+	case MSG_CHUNK_ACK:
+		return msg_ref_decode(&r, &m->u.ref, 1, errstr);
+	case MSG_CHUNK_GET:
+		return msg_ref_decode(&r, &m->u.ref, 0, errstr);
+	case MSG_HAVE:
+		return msg_have_decode(&r, &m->u.have, errstr);
 	}
 	return fail(errstr, "unknown message type");
 }
@@ -344,6 +619,18 @@ msg_clear(struct msg *m)
 		free(m->u.peers.v);
 		m->u.peers.v = NULL;
 		m->u.peers.n = 0;
+	} else if (m->type == MSG_FILE) {
+		free(m->u.file.chunks);
+		m->u.file.chunks = NULL;
+		m->u.file.nchunks = 0;
+	} else if (m->type == MSG_CHUNK_PUT || m->type == MSG_CHUNK_DATA) {
+		free(m->u.chunk.data);
+		m->u.chunk.data = NULL;
+		m->u.chunk.len = 0;
+	} else if (m->type == MSG_HAVE) {
+		free(m->u.have.v);
+		m->u.have.v = NULL;
+		m->u.have.n = 0;
 	}
 }
 
@@ -358,6 +645,13 @@ msg_type_name(uint8_t type)
 	case MSG_PEERS: return "PEERS";
 	case MSG_GOODBYE: return "GOODBYE";
 	case MSG_ERROR: return "ERROR";
+	case MSG_FILE: return "FILE";
+	case MSG_DIGEST: return "DIGEST";
+	case MSG_CHUNK_PUT: return "CHUNK_PUT";
+	case MSG_CHUNK_ACK: return "CHUNK_ACK";
+	case MSG_CHUNK_GET: return "CHUNK_GET";
+	case MSG_CHUNK_DATA: return "CHUNK_DATA";
+	case MSG_HAVE: return "HAVE";
 	}
 	return "unknown";
 }

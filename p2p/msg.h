@@ -27,7 +27,14 @@ enum msg_type {
 	MSG_PEERS = 0x05,
 	MSG_GOODBYE = 0x06,
 	MSG_ERROR = 0x07,
-	/* 0x10..0x3f reserved for file and chunk exchange */
+	/* 0x10..0x3f: file and chunk exchange (replication, node/repl.c) */
+	MSG_FILE = 0x10,       /* one version or tombstone, manifest inline */
+	MSG_DIGEST = 0x11,     /* 256-bucket summary of the file index */
+	MSG_CHUNK_PUT = 0x12,  /* a replica to store */
+	MSG_CHUNK_ACK = 0x13,  /* its outcome */
+	MSG_CHUNK_GET = 0x14,  /* ask for a chunk */
+	MSG_CHUNK_DATA = 0x15, /* the answer */
+	MSG_HAVE = 0x16,       /* chunks the sender holds (shares) */
 };
 
 /* PEERS entry transports. Receivers ignore entries with a transport they do not know. */
@@ -47,6 +54,29 @@ enum msg_type {
 #define MSG_ERR_INTERNAL 3
 
 /* HELLO capability bits (none defined yet; unknown bits are ignored). */
+
+/* Replication limits (docs/PROTOCOL.md section 5). */
+#define MSG_KEY_MAX 1024            /* KEY_MAX */
+#define MSG_FILE_MAX_CHUNKS 32768   /* chunk hashes inline in one FILE */
+#define MSG_CHUNK_MAX (1024 * 1024) /* chunk bytes in CHUNK_PUT / CHUNK_DATA */
+#define MSG_CHUNK_SIZE_MIN 4096     /* CHUNK_SIZE_MIN */
+#define MSG_CHUNK_SIZE_MAX (16u << 20) /* CHUNK_SIZE_MAX */
+#define MSG_DIGEST_BUCKETS 256
+#define MSG_HAVE_MAX 4096
+#define MSG_HASH_LEN 32
+#define MSG_VERSION_LIMIT (1ull << 63) /* versions are below 2^63 (SQLite integers) */
+
+/* FILE flags. */
+#define MSG_FILE_DELETED 0x01
+/* DIGEST flags. */
+#define MSG_DIGEST_REPLY 0x01       /* answer with your own DIGEST (reply flag clear) */
+/* CHUNK_ACK / CHUNK_DATA status. */
+#define MSG_CHUNK_OK 0
+#define MSG_CHUNK_NOSPACE 1         /* ACK: out of space */
+#define MSG_CHUNK_BADHASH 2         /* ACK: bytes do not match the hash */
+#define MSG_CHUNK_FAILED 3          /* ACK: any other error */
+#define MSG_CHUNK_MISSING 4         /* DATA: not held here */
+#define MSG_CHUNK_CORRUPT 5         /* DATA: held but fails verification */
 
 struct msg_auth {
 	uint8_t mac[MSG_AUTH_LEN];
@@ -87,6 +117,45 @@ struct msg_error {
 	char text[MSG_TEXT_MAX + 1];
 };
 
+struct msg_file {
+	char key[MSG_KEY_MAX + 1];
+	uint64_t version;
+	uint8_t origin[MSG_ID_LEN];
+	uint64_t prev_version;          /* the version it replaced (0: none) */
+	uint8_t prev_origin[MSG_ID_LEN];
+	uint8_t flags;                  /* MSG_FILE_DELETED */
+	uint64_t created_ms;
+	/* versions only (not tombstones): */
+	uint64_t size;
+	uint32_t chunk_size;
+	uint32_t nchunks;
+	uint8_t file_hash[MSG_HASH_LEN];
+	uint8_t (*chunks)[MSG_HASH_LEN]; /* nchunks entries, malloc'd; msg_clear frees */
+};
+
+struct msg_digest {
+	uint8_t flags;
+	uint32_t count;                 /* entries summarised (informational) */
+	uint64_t bucket[MSG_DIGEST_BUCKETS];
+};
+
+struct msg_chunk { /* CHUNK_PUT, CHUNK_DATA */
+	uint8_t hash[MSG_HASH_LEN];
+	uint8_t status;                 /* CHUNK_DATA only */
+	uint32_t len;
+	uint8_t *data;                  /* len bytes, malloc'd (NULL if 0); msg_clear frees */
+};
+
+struct msg_chunk_ref { /* CHUNK_ACK, CHUNK_GET */
+	uint8_t hash[MSG_HASH_LEN];
+	uint8_t status;                 /* CHUNK_ACK only */
+};
+
+struct msg_have {
+	uint16_t n;
+	uint8_t (*v)[MSG_HASH_LEN];     /* malloc'd; msg_clear frees */
+};
+
 struct msg {
 	uint8_t type;
 	union {
@@ -96,6 +165,11 @@ struct msg {
 		struct msg_peers peers;
 		struct msg_goodbye goodbye;
 		struct msg_error error;
+		struct msg_file file;
+		struct msg_digest digest;
+		struct msg_chunk chunk;   /* CHUNK_PUT, CHUNK_DATA */
+		struct msg_chunk_ref ref; /* CHUNK_ACK, CHUNK_GET */
+		struct msg_have have;
 	} u;
 };
 
@@ -116,6 +190,25 @@ int msg_goodbye_encode(struct wr *w, const struct msg_goodbye *m);
 int msg_goodbye_decode(struct rd *r, struct msg_goodbye *m, const char **errstr);
 int msg_error_encode(struct wr *w, const struct msg_error *m);
 int msg_error_decode(struct rd *r, struct msg_error *m, const char **errstr);
+/* FILE: key checked with key_validate, version < 2^63, sizes consistent with nchunks
+ * and chunk_size; nchunks <= MSG_FILE_MAX_CHUNKS checked before allocating. */
+int msg_file_encode(struct wr *w, const struct msg_file *m);
+int msg_file_decode(struct rd *r, struct msg_file *m, const char **errstr);
+int msg_digest_encode(struct wr *w, const struct msg_digest *m);
+int msg_digest_decode(struct rd *r, struct msg_digest *m, const char **errstr);
+/* CHUNK_PUT (with_status 0) and CHUNK_DATA (with_status 1). */
+int msg_chunk_encode(struct wr *w, const struct msg_chunk *m, int with_status);
+int msg_chunk_decode(struct rd *r, struct msg_chunk *m, int with_status,
+    const char **errstr);
+/* The bytes before a chunk's data (everything but data): a sender can write them and
+ * then the data without copying it into a writer. */
+int msg_chunk_encode_head(struct wr *w, const struct msg_chunk *m, int with_status);
+/* CHUNK_ACK (with_status 1) and CHUNK_GET (with_status 0). */
+int msg_ref_encode(struct wr *w, const struct msg_chunk_ref *m, int with_status);
+int msg_ref_decode(struct rd *r, struct msg_chunk_ref *m, int with_status,
+    const char **errstr);
+int msg_have_encode(struct wr *w, const struct msg_have *m);
+int msg_have_decode(struct rd *r, struct msg_have *m, const char **errstr);
 
 /* Payload of m by m->type. -1 on unknown type or a broken limit. */
 int msg_encode(struct wr *w, const struct msg *m);
