@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# t_lab_avahi_restart: a node outlives a restart of its host's avahi-daemon (and D-Bus
+# system bus), netlab hosts 1-3 (tests/netlab/README.md).
+#   1. three nodes of one network connect through mDNS (no bootstrap flag);
+#   2. `netlab avahi-down 1`: node 1 logs ONE clear warning, its service goes from the
+#      LAN (host 2's avahi-browse), and it keeps both TCP peers (checked every 0.5 s
+#      for 8 s: D-Bus retries run meanwhile), as do nodes 2 and 3;
+#   3. `netlab avahi-up 1`: node 1 re-publishes: "avahi-daemon is back", "published"
+#      again, its instance resolved again from host 2 at 10.77.0.1:3000; peers intact,
+#      still one warning.
+# Needs root (SKIP 77 otherwise). Lab lab<pid>a, torn down at exit whatever happens.
+. "$(dirname "$0")/lib.sh" || exit 1
+export NETLAB_PREFIX="lab$$a"
+# ---- lab helpers (the same in every t_lab_*.sh: a t_*.sh helper file would run as a test)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+NETLAB="$ROOT/tests/netlab/netlab"
+require_root "needs root for network namespaces"
+for _c in ip avahi-daemon dbus-daemon avahi-browse; do
+	command -v "$_c" >/dev/null || skip "missing '$_c' (sh scripts/deps.sh)"
+done
+export NETLAB_RUN="/run/netlab/$NETLAB_PREFIX"
+# A private copy of the binary: a rebuild of build/p2p during the test changes nothing.
+BIN=$T/p2p
+cp "$P2P_BIN" "$BIN" || fail "cp $P2P_BIN"
+declare -A LAB_PID=()
+lab_teardown() {
+	local i p left
+	for i in "${!LAB_PID[@]}"; do kill "${LAB_PID[$i]}" 2>/dev/null; done
+	for i in "${!LAB_PID[@]}"; do wait "${LAB_PID[$i]}" 2>/dev/null; done
+	# rc: _cleanup's exit status (lib.sh runs this hook from there)
+	if [ "${rc:-0}" != 0 ] && [ "${rc:-0}" != 77 ]; then
+		for i in "$T"/h*/log; do
+			[ -f "$i" ] || continue
+			echo "---- $i (last 25 lines)"; tail -n 25 "$i"
+		done
+	fi
+	"$NETLAB" down >/dev/null 2>&1
+	left=$(ip netns list | grep -c "^$NETLAB_PREFIX-")
+	[ "$left" = 0 ] || { echo "FAIL: $left namespaces of lab $NETLAB_PREFIX left"; rc=1; }
+}
+on_exit lab_teardown
+lab_up() { # lab_up N: hosts 1..N with avahi
+	local out st
+	out=$("$NETLAB" up "$1" 2>&1); st=$?
+	[ "$st" = 77 ] && skip "${out#SKIP: }"
+	[ "$st" = 0 ] || fail "netlab up $1: $out"
+	out=$("$NETLAB" avahi-up 2>&1) || fail "netlab avahi-up: $out"
+}
+hdir() { echo "$T/h$1"; }
+healthy() { curl -sf --max-time 2 --unix-socket "$(hdir "$1")/api.sock" http://x/health >/dev/null 2>&1; }
+# lab_start I [serve args]: p2p serve --listen :3000 on host I, data dir $T/hI (log:
+# $T/hI/log; the network key is whatever is in $T/hI/network.key, else a new one).
+lab_start() {
+	local i=$1 d; shift
+	d=$(hdir "$i")
+	mkdir -p "$d" && chmod 700 "$d"
+	echo "=== $(date -u +%T.%3N) start on host $i: serve --listen :3000 $*" >>"$d/log"
+	"$NETLAB" exec "$i" "$BIN" --db "$d/p2p.db" serve --listen :3000 "$@" >>"$d/log" 2>&1 &
+	LAB_PID[$i]=$!
+	poll 10 eval "healthy $i || ! alive ${LAB_PID[$i]}" || fail "host $i: no /health within 10 s"
+	if ! healthy "$i"; then
+		wait "${LAB_PID[$i]}"
+		fail "host $i: the daemon exited (status $?) before serving /health"
+	fi
+}
+alive() { # alive PID: exists and is not a zombie
+	local s
+	s=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)
+	[ -n "$s" ] && [ "$s" != Z ] && [ "$s" != X ]
+}
+lab_stop() { # lab_stop I: SIGTERM; the daemon must exit 0 within 10 s
+	local p=${LAB_PID[$1]} st
+	kill "$p" 2>/dev/null
+	poll 10 eval "! alive $p" || fail "host $1: daemon still running 10 s after SIGTERM"
+	wait "$p"; st=$?
+	unset "LAB_PID[$1]"
+	[ "$st" = 0 ] || fail "host $1: daemon exited $st after SIGTERM"
+}
+share_key() { # share_key FROM TO...: copy host FROM's network.key (0600) to hosts TO
+	local f=$1 i; shift
+	for i in "$@"; do
+		mkdir -p "$(hdir "$i")" && chmod 700 "$(hdir "$i")"
+		install -m 600 "$(hdir "$f")/network.key" "$(hdir "$i")/network.key" || fail "copy network.key"
+	done
+}
+node_id() { "$BIN" --db "$(hdir "$1")/p2p.db" status --json | jq -r .node_id; }
+peers_json() { timeout 10 "$BIN" --db "$(hdir "$1")/p2p.db" peers --json 2>/dev/null; }
+# peer_status I ID: ID's status in host I's peer table, "absent" if not there
+peer_status() {
+	peers_json "$1" | jq -r --arg id "$2" '(map(select(.id == $id)) | .[0].status) // "absent"'
+}
+# connected_to I ID...: host I lists every ID as connected
+connected_to() {
+	local i=$1 js id; shift
+	js=$(peers_json "$i") || return 1
+	for id in "$@"; do
+		[ "$(jq -r --arg id "$id" '(map(select(.id == $id)) | .[0].status) // "absent"' <<<"$js")" = connected ] || return 1
+	done
+}
+status_is() { [ "$(peer_status "$1" "$2")" = "$3" ]; }
+# net_h NAME: the value of a plain integer #define of node/net.h ("(5 * 60 * 1000)" too)
+net_h() {
+	local v
+	v=$(sed -n "s/^#define $1[[:space:]]\{1,\}\([0-9()* +]*\).*/\1/p" "$ROOT/node/net.h")
+	[ -n "$v" ] && echo $((v))
+}
+# ---- end of lab helpers
+
+lab_up 3
+lab_start 1
+share_key 1 2 3
+lab_start 2
+lab_start 3
+ID1=$(node_id 1); ID2=$(node_id 2); ID3=$(node_id 3)
+all_connected() {
+	connected_to 1 "$ID2" "$ID3" && connected_to 2 "$ID1" "$ID3" && connected_to 3 "$ID1" "$ID2"
+}
+poll 15 all_connected || fail "three nodes not all connected within 15 s"
+poll 10 grep -q "mdns: published" "$(hdir 1)/log" || fail "node 1 never published"
+NAME1=p2p-${ID1:0:16}
+# browse2: host 2's avahi-daemon resolves node 1's instance (on 10.77.0.1:3000)
+browse2() {
+	"$NETLAB" exec 2 avahi-browse -rpt _p2pstore._tcp 2>/dev/null >"$T/browse2"
+	grep -q "^=;eth0;IPv4;$NAME1;_p2pstore._tcp;local;.*;10\.77\.0\.1;3000;" "$T/browse2"
+}
+poll 10 browse2 || fail "host 2 does not resolve $NAME1"
+note "all connected; host 2 resolves $NAME1"
+
+# ---- avahi-daemon and dbus-daemon of host 1 go away
+warn='warn: mdns: avahi-daemon unavailable'
+"$NETLAB" avahi-down 1 >/dev/null || fail "netlab avahi-down 1"
+t_down=$(now_ms)
+poll 10 grep -q "$warn" "$(hdir 1)/log" || fail "node 1 logged no '$warn' within 10 s"
+note "node 1: $(grep -m1 "$warn" "$(hdir 1)/log" | cut -d' ' -f3-)"
+# its goodbye (avahi-daemon withdraws its records when stopped) reaches host 2
+gone2() { ! browse2 && ! grep -q ";$NAME1;" "$T/browse2"; }
+poll 10 gone2 || fail "host 2 still lists $NAME1 10 s after host 1's avahi stopped: $(cat "$T/browse2")"
+# node 1 keeps its TCP links while it has no mDNS (and retries D-Bus meanwhile)
+end=$((t_down + 8000))
+while [ "$(now_ms)" -lt "$end" ]; do
+	alive "${LAB_PID[1]}" || fail "node 1 died without avahi"
+	all_connected || fail "a link dropped $(( $(now_ms) - t_down )) ms after host 1's avahi stopped: 1: $(peers_json 1 | jq -c 'map([.id[:8], .status])')"
+	sleep 0.5
+done
+assert_eq "$(grep -c "$warn" "$(hdir 1)/log")" 1 "warning lines on node 1, 8 s without avahi"
+note "8 s without avahi on host 1: all links up, one warning"
+
+# ---- avahi comes back: node 1 publishes again
+n_pub=$(grep -c "mdns: published '$NAME1'" "$(hdir 1)/log")
+"$NETLAB" avahi-up 1 >/dev/null || fail "netlab avahi-up 1"
+t_up=$(now_ms)
+poll 15 browse2 || fail "host 2 does not resolve $NAME1 within 15 s of avahi-up 1: $(cat "$T/browse2")"
+note "avahi-up 1 -> $NAME1 resolved from host 2 after $(( $(now_ms) - t_up )) ms (includes avahi-browse's own >= 1 s)"
+poll 5 grep -q "mdns: avahi-daemon is back" "$(hdir 1)/log" || fail "node 1 did not log 'avahi-daemon is back'"
+poll 5 eval '[ "$(grep -c "mdns: published '"'$NAME1'"'" "$(hdir 1)/log")" -gt '"$n_pub"' ]' ||
+	fail "node 1 did not log a new 'published' line"
+all_connected || fail "links after avahi-up 1"
+assert_eq "$(grep -c "$warn" "$(hdir 1)/log")" 1 "warning lines on node 1 in all"
+for i in 1 2 3; do
+	assert_eq "$(grep -c ' disconnected' "$(hdir "$i")/log")" 0 "'disconnected' lines on host $i"
+	assert_eq "$(peers_json "$i" | jq length)" 2 "peers in host $i's table"
+done
+finish
