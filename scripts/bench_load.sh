@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# bench_load.sh: many concurrent clients storing and getting small files through the HTTP
+# control API (issue 8, "Load"). Prints figures, with the HTTP layer's ceiling measured in
+# the same run; not a test (tests/integration/t_load_smoke.sh is the test).
+#
+# Env:  NODES=H:P[,H:P...]  control API addresses of running nodes (`serve --api H:P`);
+#                          connections are spread over them round-robin and every key is
+#                          read back from every node. Unset: start one node here.
+#       CONNS=64  DURATION=60 (seconds per phase)  SIZE=4096 (bytes per file)
+#       VERIFY=all|sample     read back every stored key byte for byte (default), or a
+#                          random sample of SAMPLE=20000 GETs plus `p2p verify`
+#       BENCH_TMP=/var/tmp/p2p-bench   scratch root (the node's data directory: a disk)
+#       P2P_BIN=...           the binary (default build/p2p)
+#       PERF=1                also record `perf record -g` of the local daemon during the
+#                          store phase (report in $BENCH_TMP/perf-put.txt, kept)
+#
+# Phases (each bounded):
+#   baseline  wrk -t1 -c$CONNS -d10s GET /health         HTTP layer ceiling of the daemon
+#   put       p2pload put: $CONNS clients, $DURATION s, unique key and distinct body per
+#             request (the body is a function of the key, so dedup never shortcuts a store)
+#   get       p2pload get: $CONNS clients, $DURATION s, random stored keys, each body
+#             compared byte for byte with what its key must hold
+#   check     stores answered 201 = files with this run's prefix in GET /v1/files (per node);
+#             every stored key read back from every node and compared (VERIFY=all), or
+#             a random sample + `p2p verify` (local node only)
+# Targets (issue 8): >= 5000 stores/s, p99 < 10 ms, zero errors, every file readable.
+# Client and daemon share this machine's CPUs: the figures include the client's cost.
+# shellcheck disable=SC2015
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u -o pipefail
+export LC_ALL=C
+
+die() { echo "bench_load: $*" >&2; exit 1; }
+log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
+
+cd "$(dirname "$0")/.." || die "cannot cd to the source tree"
+CONNS=${CONNS:-64} DURATION=${DURATION:-60} SIZE=${SIZE:-4096} VERIFY=${VERIFY:-all}
+SAMPLE=${SAMPLE:-20000}
+case $VERIFY in all|sample) ;; *) die "VERIFY must be all or sample" ;; esac
+for c in curl jq wrk awk timeout; do command -v "$c" >/dev/null || die "missing '$c' (sh scripts/deps.sh)"; done
+P2P_BIN=${P2P_BIN:-build/p2p}
+[ -x "$P2P_BIN" ] || die "no p2p binary at $P2P_BIN (run make, or set P2P_BIN)"
+P2P_BIN=$(realpath "$P2P_BIN")
+LOAD=$(sh tests/load/build.sh) || die "cannot build tests/load/p2pload"
+unset P2P_DB
+
+mkdir -p "${BENCH_TMP:=/var/tmp/p2p-bench}" || die "cannot create $BENCH_TMP"
+W=$(mktemp -d "$(realpath "$BENCH_TMP")/load.XXXXXX") || die "mktemp failed"
+NPID='' PERFPID=''
+cleanup() {
+	[ -n "$PERFPID" ] && { kill -INT "$PERFPID" 2>/dev/null; wait "$PERFPID" 2>/dev/null; }
+	if [ -n "$NPID" ]; then kill -9 "$NPID" 2>/dev/null; wait "$NPID" 2>/dev/null; fi
+	rm -rf "$W"
+	rmdir "$BENCH_TMP" 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+freeport() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+if [ -z "${NODES:-}" ]; then
+	PORT=$(freeport) || die "no free port"
+	D=$W/node
+	mkdir -p "$D"
+	"$P2P_BIN" --db "$D/p2p.db" serve --api "127.0.0.1:$PORT" --listen 127.0.0.1:0 --no-mdns \
+		>"$D/log" 2>&1 &
+	NPID=$!
+	for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+	curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { tail "$D/log"; die "node did not start"; }
+	NODES=127.0.0.1:$PORT
+	log "started a node: $NODES, data $D ($(df --output=fstype "$D" | tail -1))"
+fi
+IFS=, read -r -a ADDRS <<<"$NODES"
+for a in "${ADDRS[@]}"; do
+	curl -sf --max-time 5 "http://$a/health" >/dev/null || die "no /health at $a"
+done
+PREFIX=ld$(date +%s)$$
+if awk '{ exit !($1 > 0.5) }' /proc/loadavg; then
+	log "WARNING: the machine is busy (load average $(cut -d' ' -f1-3 /proc/loadavg); top: $(ps -eo pcpu=,comm= --sort=-pcpu | head -3 | tr -s ' ' | tr '\n' ',')); figures are pessimistic"
+fi
+log "$(nproc) CPUs; nodes: ${ADDRS[*]}; $CONNS connections, $DURATION s per phase, $SIZE-byte files, prefix $PREFIX"
+
+declare -A R
+# parse KEY "RESULT ..." into R[KEY.field]
+parse() {
+	local k=$1 kv
+	for kv in $2; do [[ $kv == *=* ]] && R[$k.${kv%%=*}]=${kv#*=}; done
+}
+
+# ---- baseline: the HTTP layer's ceiling (GET /health, a static reply) ----------------------
+log "baseline: wrk GET /health"
+wrk -t1 -c"$CONNS" -d10s --latency "http://${ADDRS[0]}/health" >"$W/wrk.txt" 2>&1 || die "wrk failed: $(cat "$W/wrk.txt")"
+R[health.rate]=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' "$W/wrk.txt")
+# wrk prints 512.00us, 9.41ms or 1.20s: to ms
+wrk_ms() {
+	awk -v p="$1" '$1 == p { v = $2; m = 1
+		if (v ~ /us$/) m = 0.001; else if (v ~ /ms$/) m = 1; else if (v ~ /s$/) m = 1000
+		gsub(/[a-z]+$/, "", v); printf "%.2f", v * m }' "$W/wrk.txt"
+}
+R[health.p99]=$(wrk_ms 99%)
+R[health.p50]=$(wrk_ms 50%)
+R[health.err]=$(awk '/Non-2xx|Socket errors/ {print}' "$W/wrk.txt" | tr '\n' ' ')
+log "  ${R[health.rate]} req/s, p50 ${R[health.p50]} ms, p99 ${R[health.p99]} ms ${R[health.err]}"
+
+# ---- store phase ----------------------------------------------------------------------------
+files_before=()
+for a in "${ADDRS[@]}"; do files_before+=("$(curl -sf "http://$a/v1/status" | jq -r .files)"); done
+if [ "${PERF:-0}" = 1 ] && [ -n "$NPID" ]; then
+	perf record -g -F 499 -p "$NPID" -o "$W/perf.data" >/dev/null 2>&1 &
+	PERFPID=$!
+	sleep 0.5
+fi
+# threads: per-thread CPU (user + system, ms) of the local daemon
+threads() {
+	local t
+	for t in /proc/"$NPID"/task/*; do
+		awk -v hz="$(getconf CLK_TCK)" -v id="${t##*/}" \
+			'{ sub(/^[^(]*\(/, ""); split($0, a, ") "); split(a[2], f, " ");
+			   printf "%s/%s %d\n", a[1], id, (f[12] + f[13]) * 1000 / hz }' "$t/stat"
+	done
+}
+[ -n "$NPID" ] && threads | sort >"$W/threads0"
+log "put: $CONNS clients for $DURATION s"
+out=$("$LOAD" put --addr "$NODES" --conns "$CONNS" --duration "$DURATION" --size "$SIZE" \
+	--prefix "$PREFIX" --keys-out "$W/keys" --progress 10 | tail -1)
+put_rc=$?
+parse put "$out"
+log "  $out"
+if [ -n "$PERFPID" ]; then
+	kill -INT "$PERFPID"; wait "$PERFPID"; PERFPID=
+	perf report -i "$W/perf.data" --no-children --sort comm,dso,symbol --stdio 2>/dev/null |
+		head -120 >"$BENCH_TMP/perf-put.txt"
+	log "  perf report: $BENCH_TMP/perf-put.txt"
+fi
+stored=$(wc -l <"$W/keys")
+if [ -n "$NPID" ]; then
+	threads | sort >"$W/threads1"
+	R[threads]=$(join "$W/threads0" "$W/threads1" |
+		awk -v s="$DURATION" '{ printf "%s %.0f%%  ", $1, ($3 - $2) / (s * 10) }')
+	log "  daemon threads, CPU share of one core during the store phase: ${R[threads]}"
+fi
+
+# ---- get phase ------------------------------------------------------------------------------
+log "get: $CONNS clients for $DURATION s over the $stored stored keys"
+out=$("$LOAD" get --addr "$NODES" --conns "$CONNS" --duration "$DURATION" --size "$SIZE" \
+	--keys "$W/keys" --progress 10 | tail -1)
+get_rc=$?
+parse get "$out"
+log "  $out"
+
+# ---- check ----------------------------------------------------------------------------------
+check_fail=0
+i=0
+for a in "${ADDRS[@]}"; do
+	n=$(curl -sf --max-time 600 "http://$a/v1/files" |
+		jq --arg p "$PREFIX." '[.files[] | select(.key | startswith($p))] | length')
+	after=$(curl -sf "http://$a/v1/status" | jq -r .files)
+	log "check $a: $stored stores answered 201; $n files with the prefix listed; status files $((after - files_before[i])) more than before"
+	[ "$n" = "$stored" ] || { check_fail=1; log "  MISMATCH: listed $n, stored $stored"; }
+	if [ "$VERIFY" = all ]; then
+		out=$("$LOAD" get --addr "$a" --conns "$CONNS" --size "$SIZE" --keys "$W/keys" --all | tail -1)
+		parse "verify$i" "$out"
+		log "  read back every key: $out"
+		[ "${R[verify$i.ok]}" = "$stored" ] || check_fail=1
+	else
+		shuf -n "$SAMPLE" "$W/keys" >"$W/sample"
+		out=$("$LOAD" get --addr "$a" --conns "$CONNS" --size "$SIZE" --keys "$W/sample" --all | tail -1)
+		parse "verify$i" "$out"
+		log "  read back a sample: $out"
+		[ "${R[verify$i.err]}" = 0 ] && [ "${R[verify$i.mismatch]}" = 0 ] || check_fail=1
+	fi
+	i=$((i + 1))
+done
+if [ -n "$NPID" ]; then
+	t0=$EPOCHREALTIME
+	"$P2P_BIN" --db "$D/p2p.db" -q verify >"$W/verify.out" 2>&1
+	vrc=$?
+	R[pverify]="exit $vrc in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}') s"
+	[ "$vrc" = 0 ] || { check_fail=1; cat "$W/verify.out" >&2; }
+	log "p2p verify (re-hash every chunk): ${R[pverify]}"
+fi
+
+# ---- figures --------------------------------------------------------------------------------
+get_errs=$(( ${R[get.err]:-0} + ${R[get.mismatch]:-0} ))
+met() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? v >= t : v < t; print ok ? "met" : "MISSED" }'; }
+echo
+echo "load: $(nproc) CPUs, ${#ADDRS[@]} node(s), $CONNS clients, ${DURATION} s per phase, $SIZE-byte files (client on the same machine)"
+printf '%-34s %10s %9s %9s %9s %7s\n' "" "req/s" "p50 ms" "p99 ms" "p99.9 ms" "errors"
+printf '%-34s %10s %9s %9s %9s %7s\n' "baseline: wrk GET /health" "${R[health.rate]}" "${R[health.p50]}" "${R[health.p99]}" "-" "${R[health.err]:-0}"
+printf '%-34s %10s %9s %9s %9s %7s\n' "PUT /v1/files/KEY (store)" "${R[put.rate]}" "${R[put.p50_ms]}" "${R[put.p99_ms]}" "${R[put.p999_ms]}" "${R[put.err]}"
+printf '%-34s %10s %9s %9s %9s %7s\n' "GET /v1/files/KEY (random)" "${R[get.rate]}" "${R[get.p50_ms]}" "${R[get.p99_ms]}" "${R[get.p999_ms]}" "$get_errs"
+[ -n "${R[threads]:-}" ] && echo "store phase, daemon CPU per thread (% of one core): ${R[threads]}"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other processes compete for the CPUs: see the warning above, if any)"
+echo
+echo "stored: $stored files (201s); check: $([ "$check_fail" = 0 ] && echo "passed" || echo "FAILED") ($VERIFY keys read back byte for byte${R[pverify]:+; p2p verify: ${R[pverify]}})"
+echo "target stores/s >= 5000: $(met "${R[put.rate]}" ">=" 5000) (${R[put.rate]})"
+echo "target store p99 < 10 ms: $(met "${R[put.p99_ms]}" "<" 10) (${R[put.p99_ms]} ms)"
+echo "target get p99 < 10 ms: $(met "${R[get.p99_ms]}" "<" 10) (${R[get.p99_ms]} ms)"
+echo "target zero errors: $([ "$put_rc$get_rc" = 00 ] && [ "${R[put.err]}${R[get.err]}${R[get.mismatch]}" = 000 ] && echo met || echo MISSED)"
+[ "$check_fail" = 0 ] && [ "$put_rc$get_rc" = 00 ]
