@@ -16,6 +16,7 @@ extern const struct cmd_entry cmd_verify_entry;
 extern const struct cmd_entry cmd_peers_entry;
 extern const struct cmd_entry cmd_cleanup_entry;
 extern const struct cmd_entry cmd_invite_entry;
+extern const struct cmd_entry cmd_shares_entry;
 extern const struct cmd_entry cmd_shell_entry;
 extern const struct cmd_entry cmd_version_entry;
 
@@ -29,6 +30,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_verify_entry,
 	&cmd_peers_entry,
 	&cmd_invite_entry,
+	&cmd_shares_entry,
 	&cmd_cleanup_entry,
 	&cmd_shell_entry,
 	&cmd_version_entry,

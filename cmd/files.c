@@ -109,7 +109,7 @@ list_direct(const char *dbpath, int deleted, json_t **out)
 	if (cmd_check_data(dbpath) != 0)
 		return -1;
 	if (db_open(&db, dbpath, DB_RDONLY, &cause) == -1) {
-		cmd_err("%s: %s", dbpath, cause ? cause : "cannot open");
+		cmd_err("%s", cause ? cause : "cannot open the database"); /* names the file */
 		free(cause);
 		return -1;
 	}
@@ -163,8 +163,9 @@ print_table(json_t *files, int deleted)
 	}
 	if (kw > 48)
 		kw = 48; /* longer keys push their row's columns right */
-	printf("%-*s %14s %7s  %-16s  %-12s  %s\n", (int)kw, "KEY", "SIZE", "CHUNKS",
-	    "VERSION", "SHA256", deleted ? "CREATED              STATE" : "CREATED");
+	printf("%-*s %14s %7s %9s %7s  %-16s  %-12s  %s\n", (int)kw, "KEY", "SIZE", "CHUNKS",
+	    "HERE", "COPIES", "VERSION", "SHA256",
+	    deleted ? "CREATED              STATE" : "CREATED");
 	json_array_foreach(files, i, f) {
 		const char *k = json_string_value(json_object_get(f, "key"));
 		const char *ver = json_string_value(json_object_get(f, "version"));
@@ -177,12 +178,26 @@ print_table(json_t *files, int deleted)
 		cmd_fmt_time(json_integer_value(json_object_get(f, "created")), created,
 		    sizeof created);
 		print_key(k ? k : "?", kw);
-		if (dead)
-			printf(" %14s %7s", "-", "-");
-		else
-			printf(" %14lld %7lld",
-			    (long long)json_integer_value(json_object_get(f, "size")),
+		if (dead) {
+			printf(" %14s %7s %9s %7s", "-", "-", "-", "-");
+		} else {
+			/* replication state: chunks held here; copies of the least
+			 * replicated chunk / target (known only to a running daemon) */
+			json_t *rep = json_object_get(f, "replicas");
+			char here[24], copies[24] = "-";
+
+			snprintf(here, sizeof here, "%lld/%lld",
+			    (long long)json_integer_value(json_object_get(f, "chunks_present")),
 			    (long long)json_integer_value(json_object_get(f, "chunks")));
+			if (json_is_object(rep))
+				snprintf(copies, sizeof copies, "%lld/%lld",
+				    (long long)json_integer_value(json_object_get(rep, "have")),
+				    (long long)json_integer_value(json_object_get(rep, "target")));
+			printf(" %14lld %7lld %9s %7s",
+			    (long long)json_integer_value(json_object_get(f, "size")),
+			    (long long)json_integer_value(json_object_get(f, "chunks")), here,
+			    copies);
+		}
 		if (deleted)
 			printf("  %-16s  %-12s  %-19s  %s\n", ver ? ver : "-", shap, created,
 			    dead ? "deleted" : "live");

@@ -4,6 +4,7 @@
 #include "cmd/hasher.h"
 #include "cmd/cmd.h"
 #include "cmd/common.h"
+#include "cmd/tempnode.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "store/store.h"
@@ -24,7 +25,8 @@ static int cmd_get_exec(int argc, char **argv);
 const struct cmd_entry cmd_get_entry = {
 	.name = "get",
 	.alias = NULL,
-	.usage = "<key> [--out FILE|-] [--verify] [--quiet] [--db PATH]",
+	.usage = "<key> [--out FILE|-] [--verify] [--quiet] [--db PATH | --bootstrap ADDR "
+	    "(--join TICKET | --network-key FILE)]",
 	.summary = "fetch a file by key",
 	.help =
 	    "Fetch the current version of KEY from the running node and write it to FILE, or\n"
@@ -45,6 +47,9 @@ const struct cmd_entry cmd_get_entry = {
 	    "  --verify        also check the whole content's SHA-256 on this side\n"
 	    "  -q, --quiet     no progress line\n"
 	    "  --db PATH       the node's database (its folder holds the daemon's api.sock)\n"
+	    "  --bootstrap ADDR  no local node: join the network through ADDR (host:port)\n"
+	    "                  with a temporary client node, fetch, leave\n"
+	    "  --join TICKET, --network-key FILE  the network's key, with --bootstrap\n"
 	    "\n"
 	    "Exit status: 0 ok; 1 not found, no daemon, or write error; 2 usage error or bad\n"
 	    "key.\n"
@@ -182,9 +187,15 @@ cmd_get_exec(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "out", required_argument, NULL, 'o' },
 		{ "verify", no_argument, NULL, 'V' },
-		CMD_OPT_QUIET, CMD_OPT_DB, CMD_OPT_END,
+		CMD_OPT_QUIET, CMD_OPT_DB,
+		{ "bootstrap", required_argument, NULL, 'B' },
+		{ "join", required_argument, NULL, 'J' },
+		{ "network-key", required_argument, NULL, 'K' },
+		CMD_OPT_END,
 	};
 	const struct cmd_entry *e = &cmd_get_entry;
+	struct tempnode tn;
+	struct tempnode_opts to;
 	struct cmd_common co;
 	struct download d;
 	struct client *c = NULL;
@@ -196,6 +207,8 @@ cmd_get_exec(int argc, char **argv)
 	int ch, rc = EXIT_FAIL;
 
 	memset(&d, 0, sizeof d);
+	memset(&tn, 0, sizeof tn);
+	memset(&to, 0, sizeof to);
 	d.fd = -1;
 	memset(&r, 0, sizeof r);
 	cmd_common_init(&co);
@@ -211,8 +224,14 @@ cmd_get_exec(int argc, char **argv)
 			d.verify = 1;
 			continue;
 		}
+		if (ch == 'B' || ch == 'J' || ch == 'K') {
+			*(ch == 'B' ? &to.bootstrap : ch == 'J' ? &to.join : &to.network_key) = optarg;
+			continue;
+		}
 		return cmd_bad_option(e, argv, ch);
 	}
+	if ((to.join != NULL || to.network_key != NULL) && to.bootstrap == NULL)
+		return cmd_usage(e, "--join and --network-key go with --bootstrap");
 	if (argc - optind < 1)
 		return cmd_usage(e, "expected a key");
 	if (argc - optind > 1)
@@ -229,7 +248,13 @@ cmd_get_exec(int argc, char **argv)
 	if (d.out != NULL && check_out(d.out, &dir) == -1)
 		return EXIT_FAIL;
 
-	if ((db = cmd_db_resolve(co.db)) == NULL)
+	if (to.bootstrap != NULL) {
+		/* a short-lived client node joins the network for this get */
+		to.wait_key = d.key;
+		if (tempnode_start(&tn, &to) == -1)
+			goto out;
+		db = xstrdup(tn.db);
+	} else if ((db = cmd_db_resolve(co.db)) == NULL)
 		goto out;
 	if (client_open(&c, db, 0) != 0)
 		goto out;
@@ -319,6 +344,7 @@ out:
 	free(d.bufs[1]);
 	client_reply_free(&r);
 	client_free(c);
+	tempnode_stop(&tn);
 	free(path);
 	free(ekey);
 	free(dir);

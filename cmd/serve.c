@@ -59,6 +59,16 @@ const struct cmd_entry cmd_serve_entry = {
 	    "  --bluetooth          also use Bluetooth (RFCOMM): not available yet\n"
 	    "  --no-tcp             do not use TCP for peers: not available yet\n"
 	    "\n"
+	    "Replication:\n"
+	    "  --replicas N|all     nodes that hold each chunk (default 3; all = every node)\n"
+	    "  --min-copies N       copies a store waits for when peers are connected\n"
+	    "                       (default 2)\n"
+	    "  --repair-after DUR   a holder unreachable this long is replaced (default 10m)\n"
+	    "  --tombstone-retention DUR  how long deletes are remembered (default 30d)\n"
+	    "  --anti-entropy DUR   compare file indexes with one peer this often (default 5s)\n"
+	    "  --ephemeral          a short-lived client node (store/get --bootstrap): it is\n"
+	    "                       never a holder; a store waits for R copies elsewhere\n"
+	    "\n"
 	    "Config file: one `key = value` per line, `#` comments; the keys are the long\n"
 	    "flag names without the leading dashes (chunk-size = 4M; chunk_size works too);\n"
 	    "listen and bootstrap may repeat or hold a comma-separated list; the switches\n"
@@ -93,6 +103,12 @@ enum {
 	S_BLUETOOTH,
 	S_NO_TCP,
 	S_CONFIG,
+	S_REPLICAS,
+	S_MIN_COPIES,
+	S_REPAIR_AFTER,
+	S_TOMBSTONES,
+	S_ANTI_ENTROPY,
+	S_EPHEMERAL,
 };
 
 static const struct option serve_opts[] = {
@@ -110,6 +126,12 @@ static const struct option serve_opts[] = {
 	{ "bluetooth", no_argument, NULL, S_BLUETOOTH },
 	{ "no-tcp", no_argument, NULL, S_NO_TCP },
 	{ "config", required_argument, NULL, S_CONFIG },
+	{ "replicas", required_argument, NULL, S_REPLICAS },
+	{ "min-copies", required_argument, NULL, S_MIN_COPIES },
+	{ "repair-after", required_argument, NULL, S_REPAIR_AFTER },
+	{ "tombstone-retention", required_argument, NULL, S_TOMBSTONES },
+	{ "anti-entropy", required_argument, NULL, S_ANTI_ENTROPY },
+	{ "ephemeral", no_argument, NULL, S_EPHEMERAL },
 	CMD_OPT_END,
 };
 
@@ -269,6 +291,42 @@ serve_set(struct serve_state *ss, const char *key, const char *val, char **cause
 		if (parse_bool(val, &b) == -1)
 			return set_cause(cause, "no-tcp takes true or false, not '%s'", val);
 		cfg->no_tcp = b;
+	} else if (name_eq(key, "replicas")) {
+		long long n;
+
+		if (val != NULL && strcmp(val, "all") == 0) {
+			cfg->replicas = 0;
+			return 0;
+		}
+		n = parse_num(val, 1, 1000, &errstr);
+		if (errstr != NULL)
+			return set_cause(cause, "replicas '%s' is %s (1..1000 or all)",
+			    val ? val : "", errstr);
+		cfg->replicas = (int)n;
+	} else if (name_eq(key, "min-copies")) {
+		long long n = parse_num(val, 1, 1000, &errstr);
+
+		if (errstr != NULL)
+			return set_cause(cause, "min-copies '%s' is %s (1..1000)", val ? val : "",
+			    errstr);
+		cfg->min_copies = (int)n;
+	} else if (name_eq(key, "repair-after") || name_eq(key, "tombstone-retention") ||
+	    name_eq(key, "anti-entropy")) {
+		int64_t secs;
+
+		if (val == NULL || parse_duration(val, &secs, &errstr) == -1 || secs < 1)
+			return set_cause(cause, "%s '%s': expected a duration such as 90s, 15m, "
+			    "24h, 30d (at least 1s)", key, val ? val : "");
+		if (name_eq(key, "repair-after"))
+			cfg->repair_after_s = secs;
+		else if (name_eq(key, "tombstone-retention"))
+			cfg->tombstone_s = secs;
+		else
+			cfg->anti_entropy_ms = secs * 1000;
+	} else if (name_eq(key, "ephemeral")) {
+		if (parse_bool(val, &b) == -1)
+			return set_cause(cause, "ephemeral takes true or false, not '%s'", val);
+		cfg->ephemeral = b;
 	} else if (name_eq(key, "config")) {
 		return set_cause(cause, "a config file cannot name another config file");
 	} else {
@@ -346,7 +404,7 @@ serve_config(int argc, char **argv, struct node_config *cfg)
 	while ((ch = getopt_long(argc, argv, ":", serve_opts, NULL)) != -1) {
 		if (ch == S_CONFIG)
 			continue;
-		if (ch == S_NO_MDNS || ch == S_BLUETOOTH || ch == S_NO_TCP) {
+		if (ch == S_NO_MDNS || ch == S_BLUETOOTH || ch == S_NO_TCP || ch == S_EPHEMERAL) {
 			if (serve_set(&ss, opt_name(ch), NULL, &cause) == -1)
 				goto bad;
 		} else if (serve_set(&ss, opt_name(ch), optarg, &cause) == -1) {

@@ -4,6 +4,7 @@
 #include "cmd/hasher.h"
 #include "cmd/cmd.h"
 #include "cmd/common.h"
+#include "cmd/tempnode.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "store/store.h"
@@ -23,7 +24,8 @@ static int cmd_store_exec(int argc, char **argv);
 const struct cmd_entry cmd_store_entry = {
 	.name = "store",
 	.alias = NULL,
-	.usage = "<key> <file|-> [--quiet] [--json] [--db PATH]",
+	.usage = "<key> <file|-> [--quiet] [--json] [--db PATH | --bootstrap ADDR "
+	    "(--join TICKET | --network-key FILE)]",
 	.summary = "store a file (or standard input) under a key",
 	.help =
 	    "Send FILE (or standard input for \"-\") to the running node, which splits it into\n"
@@ -36,6 +38,10 @@ const struct cmd_entry cmd_store_entry = {
 	    "Options:\n"
 	    "  -q, --quiet   no progress line and no summary line\n"
 	    "  --json        print the stored file's JSON object instead of the summary\n"
+	    "  --bootstrap ADDR  no local node: join the network through ADDR (host:port)\n"
+	    "                with a temporary client node, store, wait until --replicas\n"
+	    "                nodes hold every chunk, leave (needs --join or --network-key)\n"
+	    "  --join TICKET, --network-key FILE  the network's key, with --bootstrap\n"
 	    "  --db PATH     the node's database (its folder holds the daemon's api.sock)\n"
 	    "\n"
 	    "On success it prints: stored KEY: SIZE bytes, N chunks, sha256 HEX\n"
@@ -206,6 +212,24 @@ upload_commit(struct upload *u, int json, int quiet)
 			chunks = (json_int_t)u->parts;
 		printf("stored %s: %llu bytes, %lld chunks, sha256 %s\n", u->key,
 		    (unsigned long long)u->sent, (long long)chunks, local);
+		{
+			/* replication: where the copies went, and any warning */
+			json_t *rep = json_object_get(r.json, "replicas"), *pl, *e;
+			const char *w = json_string_value(json_object_get(r.json, "warning"));
+			size_t i;
+
+			if ((pl = json_object_get(r.json, "placed")) != NULL) {
+				printf("copies: %lld (this node", (long long)json_integer_value(
+				    json_object_get(rep, "have")));
+				json_array_foreach(pl, i, e)
+					printf(", %.8s: %lld chunks", json_string_value(
+					    json_object_get(e, "node")), (long long)json_integer_value(
+					    json_object_get(e, "chunks")));
+				printf("); the rest replicates in the background\n");
+			}
+			if (w != NULL)
+				fprintf(stderr, "p2p: warning: %s\n", w);
+		}
 	}
 out:
 	client_reply_free(&r);
@@ -218,22 +242,36 @@ static int
 cmd_store_exec(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		CMD_OPT_QUIET, CMD_OPT_JSON, CMD_OPT_DB, CMD_OPT_END,
+		CMD_OPT_QUIET, CMD_OPT_JSON, CMD_OPT_DB,
+		{ "bootstrap", required_argument, NULL, 'B' },
+		{ "join", required_argument, NULL, 'J' },
+		{ "network-key", required_argument, NULL, 'K' },
+		CMD_OPT_END,
 	};
 	const struct cmd_entry *e = &cmd_store_entry;
+	struct tempnode tn;
+	struct tempnode_opts to;
 	struct cmd_common co;
 	struct upload u;
 	struct stat st;
 	char *db = NULL;
 	int ch, rc = EXIT_FAIL, started = 0, crc;
 
+	memset(&tn, 0, sizeof tn);
+	memset(&to, 0, sizeof to);
 	cmd_common_init(&co);
 	cmd_getopt_begin();
 	while ((ch = getopt_long(argc, argv, ":q", opts, NULL)) != -1) {
 		if (cmd_common_opt(&co, ch, optarg))
 			continue;
+		if (ch == 'B' || ch == 'J' || ch == 'K') {
+			*(ch == 'B' ? &to.bootstrap : ch == 'J' ? &to.join : &to.network_key) = optarg;
+			continue;
+		}
 		return cmd_bad_option(e, argv, ch);
 	}
+	if ((to.join != NULL || to.network_key != NULL) && to.bootstrap == NULL)
+		return cmd_usage(e, "--join and --network-key go with --bootstrap");
 	if (argc - optind < 2)
 		return cmd_usage(e, "expected a key and a file");
 	if (argc - optind > 2)
@@ -261,7 +299,13 @@ cmd_store_exec(int argc, char **argv)
 		cmd_err("cannot store %s: it is a directory", u.file);
 		goto out;
 	}
-	if ((db = cmd_db_resolve(co.db)) == NULL)
+	if (to.bootstrap != NULL) {
+		/* a short-lived client node joins the network for this store */
+		to.store = 1;
+		if (tempnode_start(&tn, &to) == -1)
+			goto out;
+		db = xstrdup(tn.db);
+	} else if ((db = cmd_db_resolve(co.db)) == NULL)
 		goto out;
 	if (client_open(&u.c, db, 0) != 0)
 		goto out;
@@ -305,6 +349,9 @@ out:
 	progress_end(&u.prog);
 	if (started)
 		upload_abort(&u);
+	client_free(u.c);
+	u.c = NULL;
+	tempnode_stop(&tn);
 	cmd_signals_end();
 	if (u.fd > STDIN_FILENO)
 		close(u.fd);

@@ -138,3 +138,61 @@ out:
 	db_reset(s);
 	return ret;
 }
+
+int
+db_chunk_put(struct db *db, const uint8_t h[32], uint64_t size, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_CHUNK_UPSERT);
+	int ret = -1;
+
+	if (size > INT64_MAX ||
+	    sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, (sqlite3_int64)size) != SQLITE_OK) {
+		db_fail(db, cause, "chunk put");
+		goto out;
+	}
+	if (db_step(db, s, "chunk put", cause) == -1)
+		goto out;
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}
+
+int
+db_chunks_forget_remote(struct db *db, uint64_t *n, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_CHUNKS_FORGET_REMOTE);
+	int ret = -1;
+
+	*n = 0;
+	if (db_step(db, s, "forget remote chunks", cause) == -1)
+		goto out;
+	*n = (uint64_t)sqlite3_changes(db->sq);
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}
+
+int
+db_tombstones_expire(struct db *db, uint64_t cutoff, uint64_t *n, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_TOMBSTONES_EXPIRE);
+	int ret = -1;
+
+	*n = 0;
+	if (cutoff > INT64_MAX)
+		cutoff = INT64_MAX;
+	if (sqlite3_bind_int64(s, 1, (sqlite3_int64)cutoff) != SQLITE_OK) {
+		db_fail(db, cause, "expire tombstones");
+		goto out;
+	}
+	if (db_step(db, s, "expire tombstones", cause) == -1)
+		goto out;
+	*n = (uint64_t)sqlite3_changes(db->sq);
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}

@@ -103,6 +103,13 @@ static const char *const migrations[] = {
 	"  k TEXT PRIMARY KEY,\n"
 	"  v TEXT NOT NULL\n"
 	") WITHOUT ROWID;\n",
+	/* v2: replication. Each version or tombstone carries the version it replaced on its
+	 * writer (prev_version, prev_origin; 0 and NULL: none), so that a receiver can tell
+	 * a concurrent write (kept as a conflict copy) from one that overwrote what it had
+	 * seen. */
+	"ALTER TABLE files ADD COLUMN prev_version INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE files ADD COLUMN prev_origin BLOB"
+	" CHECK (prev_origin IS NULL OR length(prev_origin) = 32);\n",
 };
 #define DB_SCHEMA_LATEST ((int)nitems(migrations))
 
@@ -118,7 +125,7 @@ static const char *const migrations[] = {
 	"f.id, f.key, f.version, f.origin, f.deleted, f.size, f.chunk_size, f.nchunks," \
 	" f.file_hash, f.manifest_hash, f.created_ms," \
 	" (SELECT count(*) FROM file_chunks fc JOIN chunks c ON c.hash = fc.hash" \
-	" WHERE fc.file_id = f.id AND c.local = 1)"
+	" WHERE fc.file_id = f.id AND c.local = 1), f.prev_version, f.prev_origin"
 /* Column order read by peer_from_row() in peers.c. */
 #define PEER_COLS \
 	"id, addr, transport, status, first_seen_ms, last_seen_ms, last_connect_ms," \
@@ -140,8 +147,8 @@ static const char *const db_sql[ST__COUNT] = {
 	[ST_FILE_FIND] = "SELECT id, deleted, manifest_hash FROM files"
 	    " WHERE key = ?1 AND version = ?2 AND origin = ?3",
 	[ST_FILE_INSERT] = "INSERT INTO files (key, version, origin, deleted, size,"
-	    " chunk_size, nchunks, file_hash, manifest_hash, created_ms)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	    " chunk_size, nchunks, file_hash, manifest_hash, created_ms, prev_version,"
+	    " prev_origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[ST_FILE_DROP_OLDER] = "DELETE FROM files WHERE key = ?1"
 	    " AND (version < ?2 OR (version = ?2 AND origin < ?3))",
 	[ST_FILE_ROW] = "SELECT size, chunk_size, nchunks, file_hash FROM files WHERE id = ?1",
@@ -163,6 +170,11 @@ static const char *const db_sql[ST__COUNT] = {
 	    " FROM file_chunks fc WHERE fc.hash = c.hash) FROM chunks c WHERE c.local = 1"
 	    " ORDER BY c.hash",
 	[ST_CHUNK_SET_LOCAL] = "UPDATE chunks SET local = ?2 WHERE hash = ?1",
+	[ST_CHUNK_KNOW] = "INSERT INTO chunks (hash, size, local) VALUES (?1, ?2, 0)"
+	    " ON CONFLICT (hash) DO NOTHING",
+	[ST_CHUNKS_FORGET_REMOTE] = "DELETE FROM chunks WHERE local = 0 AND NOT EXISTS"
+	    " (SELECT 1 FROM file_chunks fc WHERE fc.hash = chunks.hash)",
+	[ST_TOMBSTONES_EXPIRE] = "DELETE FROM files WHERE deleted = 1 AND version < ?1",
 	[ST_STATS] = "SELECT coalesce(sum(f.deleted = 0), 0), coalesce(sum(f.deleted = 1), 0),"
 	    " coalesce(sum(CASE WHEN f.deleted = 0 THEN f.size END), 0),"
 	    " (SELECT count(*) FROM chunks WHERE local = 1),"
@@ -182,6 +194,7 @@ static const char *const db_sql[ST__COUNT] = {
 	    " ON CONFLICT (peer, hash) DO NOTHING",
 	[ST_SHARE_DROP] = "DELETE FROM shares WHERE peer = ?1 AND hash = ?2",
 	[ST_SHARES_OF_CHUNK] = "SELECT peer FROM shares WHERE hash = ?1 ORDER BY peer",
+	[ST_PEER_EXISTS] = "SELECT 1 FROM peers WHERE id = ?1",
 };
 
 /* ---- helpers shared by db/ ------------------------------------------------------------ */

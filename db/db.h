@@ -49,6 +49,8 @@ struct db_file {
 	uint8_t manifest_hash[32];
 	int64_t created_ms;
 	uint64_t chunks_present;         /* filled by db_file_get / db_files_list */
+	uint64_t prev_version;           /* the version this write replaced (0: none) */
+	uint8_t prev_origin[NODE_ID_LEN];
 };
 void db_file_clear(struct db_file *f); /* frees key; NULL ok */
 
@@ -69,6 +71,10 @@ int db_file_manifest(struct db *db, int64_t file_id, struct manifest *m, char **
  * a replicated delete of a key this node never had. Recording the same (key, version,
  * origin) again is a no-op; with different content it fails. */
 int db_file_put(struct db *db, struct db_file *f, const struct manifest *m, char **cause);
+/* The same for a version that came from a peer: chunk rows that do not exist yet are
+ * inserted as known but not held (local = 0); existing rows are left alone. */
+int db_file_put_remote(struct db *db, struct db_file *f, const struct manifest *m,
+    char **cause);
 /* Write a tombstone for key with the given version/origin and drop older versions.
  * Returns 1 if there was no live version to delete. */
 int db_file_delete(struct db *db, const char *key, uint64_t version,
@@ -92,6 +98,13 @@ int db_chunks_each(struct db *db,
     int (*cb)(void *arg, const uint8_t h[32], uint64_t size, uint64_t refs), void *arg,
     char **cause);
 int db_chunk_set_local(struct db *db, const uint8_t h[32], int local, char **cause);
+/* A chunk is now held locally and durable (a replica received, a chunk fetched):
+ * insert its row or set local = 1. */
+int db_chunk_put(struct db *db, const uint8_t h[32], uint64_t size, char **cause);
+/* Remove rows of chunks neither held nor referenced; *n gets the count. */
+int db_chunks_forget_remote(struct db *db, uint64_t *n, char **cause);
+/* Remove tombstones whose version is below cutoff (an HLC value); *n gets the count. */
+int db_tombstones_expire(struct db *db, uint64_t cutoff, uint64_t *n, char **cause);
 
 struct db_stats {
 	uint64_t files, tombstones, bytes; /* bytes: sum of current versions' sizes */
@@ -126,5 +139,8 @@ int db_share_drop(struct db *db, const uint8_t peer[NODE_ID_LEN], const uint8_t 
     char **cause);
 int db_shares_of_chunk(struct db *db, const uint8_t h[32],
     int (*cb)(void *arg, const uint8_t peer[NODE_ID_LEN]), void *arg, char **cause);
+/* Set the share if the peer is known (no error when it is not: returns 1). */
+int db_share_set_known(struct db *db, const uint8_t peer[NODE_ID_LEN], const uint8_t h[32],
+    int64_t now_ms, char **cause);
 
 #endif

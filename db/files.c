@@ -39,6 +39,9 @@ file_from_row(struct db *db, sqlite3_stmt *s, struct db_file *f, char **cause)
 		return -1;
 	f->created_ms = sqlite3_column_int64(s, 10);
 	f->chunks_present = (uint64_t)sqlite3_column_int64(s, 11);
+	f->prev_version = (uint64_t)sqlite3_column_int64(s, 12);
+	if (db_col_blob(db, s, 13, f->prev_origin, sizeof f->prev_origin, cause) == -1)
+		return -1;
 	return 0;
 }
 
@@ -227,7 +230,10 @@ file_insert(struct db *db, const struct db_file *f, int64_t *id, char **cause)
 	    sqlite3_bind_int64(s, 5, (sqlite3_int64)f->size) != SQLITE_OK ||
 	    sqlite3_bind_int64(s, 6, f->chunk_size) != SQLITE_OK ||
 	    sqlite3_bind_int64(s, 7, (sqlite3_int64)f->nchunks) != SQLITE_OK ||
-	    sqlite3_bind_int64(s, 10, f->created_ms) != SQLITE_OK) {
+	    sqlite3_bind_int64(s, 10, f->created_ms) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 11, (sqlite3_int64)f->prev_version) != SQLITE_OK ||
+	    (f->prev_version == 0 ? sqlite3_bind_null(s, 12) :
+	    sqlite3_bind_blob(s, 12, f->prev_origin, NODE_ID_LEN, SQLITE_STATIC)) != SQLITE_OK) {
 		db_fail(db, cause, "file insert");
 		goto out;
 	}
@@ -265,9 +271,10 @@ out:
 
 /* Insert the chunk rows (held locally now) and the file's ordered chunk list. */
 static int
-file_chunks_insert(struct db *db, int64_t id, const struct manifest *m, char **cause)
+file_chunks_insert(struct db *db, int64_t id, const struct manifest *m, int local,
+    char **cause)
 {
-	sqlite3_stmt *cs = db_stmt(db, ST_CHUNK_UPSERT);
+	sqlite3_stmt *cs = db_stmt(db, local ? ST_CHUNK_UPSERT : ST_CHUNK_KNOW);
 	sqlite3_stmt *fs = db_stmt(db, ST_FILE_CHUNK_INSERT);
 
 	for (uint64_t i = 0; i < m->nchunks; i++) {
@@ -307,8 +314,25 @@ fail:
  * origin) with different content is refused. Atomic on its own or inside the caller's
  * transaction.
  */
+static int file_put(struct db *db, struct db_file *f, const struct manifest *m, int local,
+    char **cause);
+
 int
 db_file_put(struct db *db, struct db_file *f, const struct manifest *m, char **cause)
+{
+	return file_put(db, f, m, 1, cause);
+}
+
+int
+db_file_put_remote(struct db *db, struct db_file *f, const struct manifest *m,
+    char **cause)
+{
+	return file_put(db, f, m, 0, cause);
+}
+
+static int
+file_put(struct db *db, struct db_file *f, const struct manifest *m, int local,
+    char **cause)
 {
 	uint8_t mh[HASH_LEN];
 	int64_t id;
@@ -356,7 +380,7 @@ db_file_put(struct db *db, struct db_file *f, const struct manifest *m, char **c
 	}
 	if (file_insert(db, f, &id, cause) == -1)
 		goto out;
-	if (!f->deleted && file_chunks_insert(db, id, m, cause) == -1)
+	if (!f->deleted && file_chunks_insert(db, id, m, local, cause) == -1)
 		goto out;
 	if (file_drop_older(db, f->key, f->version, f->origin, cause) == -1)
 		goto out;

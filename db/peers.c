@@ -214,3 +214,23 @@ out:
 	db_reset(s);
 	return ret;
 }
+
+int
+db_share_set_known(struct db *db, const uint8_t peer[NODE_ID_LEN], const uint8_t h[32],
+    int64_t now_ms, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_PEER_EXISTS);
+	int rc;
+
+	if (sqlite3_bind_blob(s, 1, peer, NODE_ID_LEN, SQLITE_STATIC) != SQLITE_OK) {
+		db_reset(s);
+		return db_fail(db, cause, "peer exists");
+	}
+	rc = db_step(db, s, "peer exists", cause);
+	db_reset(s);
+	if (rc == -1)
+		return -1;
+	if (rc != SQLITE_ROW)
+		return 1;
+	return db_share_set(db, peer, h, now_ms, cause);
+}

@@ -4,6 +4,7 @@
 #include "node/daemon.h"
 #include "node/work.h"
 #include "node/net.h"
+#include "node/repl.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -65,15 +66,15 @@ api_file_json(const struct node *n, const struct db_file *f)
 	hex_encode(f->file_hash, HASH_LEN, sha);
 	hex_encode(f->manifest_hash, HASH_LEN, man);
 	hex_encode(f->origin, NODE_ID_LEN, origin);
-	o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:I,s:s,s:{s:I,s:I}}",
+	o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:I,s:s,s:I}",
 	    "key", f->key, "version", v, "size", (json_int_t)f->size,
 	    "chunk_size", (json_int_t)f->chunk_size, "chunks", (json_int_t)f->nchunks,
 	    "sha256", sha, "manifest", man, "created", (json_int_t)f->created_ms,
-	    "origin", origin,
-	    "replicas", "have", (json_int_t)(f->chunks_present == f->nchunks ? 1 : 0),
-	    "target", (json_int_t)1);
+	    "origin", origin, "chunks_present", (json_int_t)f->chunks_present);
 	if (o == NULL)
 		fatalx("json_pack file");
+	/* replication: copies of the least replicated chunk vs the target */
+	json_object_set_new(o, "replicas", repl_file_replicas((struct node *)n, f));
 	if (f->deleted)
 		json_object_set_new(o, "deleted", json_true());
 	return o;
@@ -234,6 +235,10 @@ api_route(struct evhttp_request *req, void *arg)
 		if (cmd != EVHTTP_REQ_POST)
 			goto method;
 		net_api_cleanup(n, req, evhttp_find_header(&q, "older_than"));
+	} else if (strcmp(path, "/v1/shares") == 0) { /* replication (repl.c) */
+		if (cmd != EVHTTP_REQ_GET)
+			goto method;
+		repl_api_shares(n, req);
 	} else if (strcmp(path, "/v1/invite") == 0) {
 		if (cmd != EVHTTP_REQ_GET)
 			goto method;

@@ -16,6 +16,7 @@ struct evhttp;
 struct pool;
 struct upload;
 struct net;
+struct repl;
 
 struct metrics {
 	atomic_uint_fast64_t stores, store_bytes, store_errors;
@@ -26,6 +27,12 @@ struct metrics {
 	atomic_uint_fast64_t commit_batches, commits;
 	atomic_uint_fast64_t gc_chunks, gc_runs, orphans_removed;
 	atomic_uint_fast64_t http_requests, http_errors;
+	/* replication (repl.c) */
+	atomic_uint_fast64_t repl_bytes_sent, repl_bytes_received;
+	atomic_uint_fast64_t repl_chunks_pushed, repl_chunks_fetched, repl_chunks_received;
+	atomic_uint_fast64_t repl_push_failures, repl_fetch_failures, repl_bad_chunks;
+	atomic_uint_fast64_t repl_repairs, repl_files_applied, repl_conflicts;
+	atomic_uint_fast64_t repl_lag_ms;  /* gauge: last remote version applied */
 };
 
 struct node {
@@ -47,6 +54,7 @@ struct node {
 	struct pool *gc;          /* garbage collection */
 	struct evhttp *http;
 	struct net *net;          /* the peer network (net.c) */
+	struct repl *repl;        /* replication (repl.c) */
 
 	TAILQ_HEAD(, upload) uploads;
 	unsigned nuploads;
@@ -54,10 +62,24 @@ struct node {
 	uint64_t hlc;             /* committer thread only */
 	int64_t started_ms;
 	int stopping;
+	atomic_int sweep_wanted;  /* an upload failed: sweep orphan chunk files */
 	struct metrics m;
 };
 
+/* Context of a worker / committer / gc thread: its own database connection. */
+struct tctx {
+	struct node *n;
+	struct db *db;
+};
+
 /* files.c */
+/* Run fn(n, db, arg) on the committer inside its next group transaction (after the
+ * batch's syncfs when sync is set: chunks written before the call become durable
+ * first), then done(n, arg, rc) on the loop thread: rc 0 ok, -1 failed (fn's own
+ * changes rolled back), -2 the sync failed for lack of space. fn returns 0 or -1. */
+void files_commit_call(struct node *n, int sync,
+    int (*fn)(struct node *n, struct db *db, void *arg),
+    void (*done)(struct node *n, void *arg, int rc), void *arg);
 int files_init(struct node *n, char **cause);
 void files_shutdown(struct node *n);
 void files_expire_uploads(struct node *n);

@@ -42,6 +42,31 @@ metrics_render(struct node *n, struct evbuffer *b)
 	C("p2p_orphans_removed_total", orphans_removed,
 	    "Chunk files without a database row removed at start-up.");
 	C("p2p_http_requests_total", http_requests, "Control API requests.");
+	C("p2p_repl_bytes_sent_total", repl_bytes_sent,
+	    "Chunk bytes sent to peers (replicas pushed, chunks served).");
+	C("p2p_repl_bytes_received_total", repl_bytes_received,
+	    "Chunk bytes received from peers (replicas, fetched chunks).");
+	C("p2p_repl_chunks_pushed_total", repl_chunks_pushed,
+	    "Replicas of new versions sent to placement holders.");
+	C("p2p_repl_chunks_received_total", repl_chunks_received,
+	    "Replicas received, verified, made durable and acknowledged.");
+	C("p2p_repl_chunks_fetched_total", repl_chunks_fetched,
+	    "Chunks fetched from peers, verified and stored.");
+	C("p2p_repl_push_failures_total", repl_push_failures,
+	    "Replicas refused by a peer (no space, error).");
+	C("p2p_repl_fetch_failures_total", repl_fetch_failures,
+	    "Chunks no reachable peer could provide.");
+	C("p2p_repl_bad_chunks_total", repl_bad_chunks,
+	    "Chunks a peer sent with other bytes or reported corrupt.");
+	C("p2p_repl_repairs_total", repl_repairs,
+	    "Chunks fetched by the repair scan to restore their replica count.");
+	C("p2p_repl_files_applied_total", repl_files_applied,
+	    "Versions and tombstones received from peers and recorded.");
+	C("p2p_repl_conflicts_total", repl_conflicts,
+	    "Concurrent versions kept under a conflict name.");
+	metric(b, "p2p_repl_lag_ms", "gauge",
+	    "Age of the last remote version when it was recorded here (replication lag).",
+	    (uint64_t)atomic_load(&n->m.repl_lag_ms));
 	metric(b, "p2p_uploads_active", "gauge", "Open upload sessions.", n->nuploads);
 	metric(b, "p2p_gets_active", "gauge", "Gets being streamed.", n->gets_active);
 	metric(b, "p2p_pins", "gauge", "Chunks pinned by in-flight stores and gets.",

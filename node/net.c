@@ -9,6 +9,7 @@
  * payload is awaited and decoded by msg_decode. */
 #include "node/net.h"
 #include "node/daemon.h"
+#include "node/repl.h"
 #include "node/mdns.h"
 #include "db/db.h"
 #include "lib/buf.h"
@@ -373,6 +374,8 @@ conn_detach(struct conn *c)
 	kp_save(nt, kp);
 	if (!nt->stopping && !c->said)
 		log_info("peer %s disconnected (%s)", c->sid, kp->p.status);
+	/* replication: what was in flight on this link is lost */
+	repl_peer_down(nt->n, c->id);
 	/* a second link to the same peer (both dialled by the peer) takes over */
 	{
 		struct conn *o;
@@ -384,6 +387,8 @@ conn_detach(struct conn *c)
 				nt->nup++;
 				kp_set_status(kp, "connected");
 				kp_save(nt, kp);
+				if (!nt->stopping)
+					repl_peer_up(nt->n, o->id);
 				break;
 			}
 		}
@@ -785,6 +790,7 @@ on_hello(struct conn *c, const struct msg_hello *h)
 	    isnew ? ": new peer" : "");
 	send_peers(c);
 	send_ping(c);
+	repl_peer_up(nt->n, c->id); /* replication: DIGEST, catch-up */
 	return 0;
 }
 
@@ -833,7 +839,7 @@ on_msg(struct conn *c, struct msg *m)
 		r.type = MSG_PONG;
 		r.u.ping.nonce = m->u.ping.nonce;
 		r.u.ping.ts_ms = (uint64_t)wall_ms();
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > NET_OUT_HARD) {
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > NET_OUT_HARD_REPL) {
 			log_warnx("peer %s: does not read what we send: dropped", c->sid);
 			conn_free(c);
 			return -1;
@@ -868,6 +874,14 @@ on_msg(struct conn *c, struct msg *m)
 		return 0;
 	}
 	default:
+		if (m->type >= 0x10 && m->type <= 0x3f && kp != NULL && kp->conn == c) {
+			/* replication (node/repl.c); -1: malformed in context */
+			if (repl_on_msg(c->net->n, c->id, m) == -1) {
+				conn_reject(c, "bad %s message", msg_type_name(m->type));
+				return -1;
+			}
+			return 0;
+		}
 		conn_reject(c, "unexpected %s message", msg_type_name(m->type));
 		return -1;
 	}
@@ -991,8 +1005,13 @@ on_write(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
-	if (c->state == C_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (c->state == C_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		conn_free(c);
+		return;
+	}
+	/* below the write low watermark: replication may queue more chunks */
+	if (c->state == C_UP)
+		repl_peer_drained(c->net->n, c->id);
 }
 
 static void
@@ -1079,16 +1098,23 @@ on_event(struct bufferevent *bev, short what, void *arg)
 			conn_free(c);
 			return;
 		}
-		/* the handshake did not finish: one line */
+		/* the handshake did not finish: one line. An outbound socket that never got
+		 * connected (refused, unreachable) is a failed dial, not a peer's fault. */
+		struct sockaddr_storage ss;
+		socklen_t ssl_len = sizeof ss;
+		int tcp_up = !(c->role == TLS_CLIENT && c->state == C_TLS &&
+		    getpeername(bufferevent_getfd(bev), (struct sockaddr *)&ss, &ssl_len) == -1);
 		if (c->state == C_TLS && c->role == TLS_CLIENT && err[0] == '\0' &&
-		    (what & BEV_EVENT_ERROR) && e != 0) {
+		    (!tcp_up || ((what & BEV_EVENT_ERROR) && e != 0))) {
+			const char *why = e != 0 ? evutil_socket_error_to_string(e) :
+			    (what & BEV_EVENT_TIMEOUT) ? "no answer" : "connection refused";
 			if (c->want != NULL && c->want->stored)
-				log_debug("dial %s: %s", c->where, evutil_socket_error_to_string(e));
+				log_debug("dial %s: %s", c->where, why);
 			else
-				log_info("dial %s: %s", c->where, evutil_socket_error_to_string(e));
+				log_info("dial %s: %s", c->where, why);
 		} else {
-			log_warnx("peer %s (%s): %s during the handshake: connection refused",
-			    peer_name(c), c->where, err[0] ? err :
+			log_warnx("peer %s (%s): handshake failed: %s", peer_name(c), c->where,
+			    err[0] ? err :
 			    (what & BEV_EVENT_EOF) ? "closed by the peer" :
 			    (what & BEV_EVENT_TIMEOUT) ? "timed out" :
 			    e != 0 ? evutil_socket_error_to_string(e) : "connection error");
@@ -1130,6 +1156,10 @@ conn_new(struct net *nt, int fd, enum tls_role role, const char *where)
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	/* at most one frame waits in the input; the output is checked at each send */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, FRAME_HDR_LEN + FRAME_MAX_PAYLOAD);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 1024 * 1024, 0);
+	/* chunk frames are ~1 MiB: move more than libevent's 16 KiB per callback */
+	bufferevent_set_max_single_read(c->bev, 256 * 1024);
+	bufferevent_set_max_single_write(c->bev, 256 * 1024);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->timer = evtimer_new(nt->n->base, on_conn_timer, c);
 	evtimer_add(c->timer, &tv);
@@ -1680,7 +1710,7 @@ mdns_start(struct net *nt, const struct identity *id)
 		if (net_split_addr(nt->bound[i], host, sizeof host, &port) == -1)
 			port = 0;
 	if (port == 0) {
-		log_info("mdns: no TCP listener, not announcing this node");
+		log_info("mdns: no TCP listener: not announcing this node nor browsing for others");
 		return;
 	}
 	nt->mdns = mdns_new(nt->n->base, identity_hex(id), nt->netid, port, on_mdns_found, nt,
@@ -1769,6 +1799,7 @@ int
 net_add_address(struct node *n, const char *addr)
 {
 	struct net *nt = n->net;
+	struct kpeer *kp;
 	char host[NET_ADDR_LEN];
 	uint16_t port;
 	int i;
@@ -1777,9 +1808,22 @@ net_add_address(struct node *n, const char *addr)
 	    port == 0 || !net_host_numeric(host) || net_host_unspecified(host) ||
 	    is_self_addr(nt, addr))
 		return -1;
-	for (i = 0; i < nt->nboot; i++)
-		if (strcmp(nt->boot[i].label, addr) == 0 || strcmp(nt->boot[i].addr, addr) == 0)
+	/* Seen again (mDNS after a cut or a partition healed): a known peer there that is
+	 * not connected is dialled at the next tick instead of after its backoff. */
+	TAILQ_FOREACH(kp, &nt->peers, entry) {
+		if (strcmp(kp->p.addr, addr) == 0 && kp->conn == NULL && kp->dialing == NULL &&
+		    !kp->self) {
+			kp->next_dial_ms = 0;
 			return 0;
+		}
+	}
+	for (i = 0; i < nt->nboot; i++) {
+		if (strcmp(nt->boot[i].label, addr) == 0 || strcmp(nt->boot[i].addr, addr) == 0) {
+			if (nt->boot[i].dialing == NULL)
+				nt->boot[i].next_dial_ms = 0;
+			return 0;
+		}
+	}
 	i = nt->nboot;
 	add_boot(nt, addr);
 	return nt->nboot > i ? 0 : -1;
@@ -1909,4 +1953,71 @@ net_ticket(struct node *n, json_t **addrs, char **cause)
 	if (s == NULL)
 		set_cause(cause, "cannot encode the ticket");
 	return s;
+}
+
+/* ---- sending for replication (node/repl.c) --------------------------------------- */
+
+static struct conn *
+up_conn(struct node *n, const uint8_t id[NODE_ID_LEN])
+{
+	struct kpeer *kp;
+
+	if (n->net == NULL || n->net->stopping || (kp = kp_find(n->net, id)) == NULL ||
+	    kp->conn == NULL || kp->conn->state != C_UP)
+		return NULL;
+	return kp->conn;
+}
+
+int
+net_send_msg(struct node *n, const uint8_t id[NODE_ID_LEN], const struct msg *m)
+{
+	struct conn *c = up_conn(n, id);
+
+	return c == NULL ? -1 : conn_send(c, m);
+}
+
+int
+net_send_ref(struct node *n, const uint8_t id[NODE_ID_LEN], const void *head, size_t hlen,
+    const void *data, size_t len, void (*cleanup)(const void *, size_t, void *), void *arg)
+{
+	struct conn *c = up_conn(n, id);
+	struct evbuffer *b;
+
+	if (c == NULL)
+		return -1;
+	if ((b = evbuffer_new()) == NULL) {
+		cleanup(data, len, arg);
+		return 0;
+	}
+	if (evbuffer_add(b, head, hlen) != 0 ||
+	    evbuffer_add_reference(b, data, len, cleanup, arg) != 0) {
+		evbuffer_free(b);
+		cleanup(data, len, arg); /* the reference was not taken */
+		return 0;
+	}
+	bufferevent_write_buffer(c->bev, b);
+	evbuffer_free(b); /* if the write failed, this runs cleanup */
+	return 0;
+}
+
+size_t
+net_peer_outq(struct node *n, const uint8_t id[NODE_ID_LEN])
+{
+	struct conn *c = up_conn(n, id);
+
+	return c == NULL ? SIZE_MAX : evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+size_t
+net_peers_up(struct node *n, uint8_t (*out)[NODE_ID_LEN], size_t max)
+{
+	struct kpeer *kp;
+	size_t k = 0;
+
+	if (n->net == NULL)
+		return 0;
+	TAILQ_FOREACH(kp, &n->net->peers, entry)
+		if (kp->conn != NULL && kp->conn->state == C_UP && k < max)
+			memcpy(out[k++], kp->p.id, NODE_ID_LEN);
+	return k;
 }

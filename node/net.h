@@ -34,7 +34,9 @@ struct evhttp_request;
 #define NET_PUSH_MIN_MS 1000        /* ...but at most once per this */
 #define NET_BACKOFF_MAX_MS (5 * 60 * 1000)
 #define NET_OUT_SOFT (256 * 1024)   /* skip PEERS/PING while more than this is queued */
-#define NET_OUT_HARD (4 * 1024 * 1024) /* drop a peer that lets this much pile up */
+#define NET_OUT_HARD (4 * 1024 * 1024) /* drop a peer that lets this much pile up... */
+/* ...beyond what replication may queue (two windows of 1 MiB chunks: ours and its) */
+#define NET_OUT_HARD_REPL (NET_OUT_HARD + 2 * 8 * (1024 * 1024 + 64))
 #define NET_KNOWN_MAX 4096          /* peers and candidates held in memory */
 #define NET_CAND_TRIES 3            /* dial attempts for a gossiped, never-reached peer */
 #define NET_BOOT_MAX 64             /* bootstrap addresses (flags, ticket, URL) */
@@ -77,6 +79,21 @@ int net_add_address(struct node *n, const char *addr);
 int net_cleanup(struct node *n, int64_t cutoff_ms, uint64_t *removed, char **cause);
 /* A join ticket for this network with this node's dialable addresses. NULL + cause. */
 char *net_ticket(struct node *n, json_t **addrs, char **cause);
+
+/* ---- sending for replication (loop thread) ------------------------------------------- */
+struct msg;
+/* Encode and queue m to the peer's established link. 0 queued, -1 not connected (or
+ * the message breaks a limit). */
+int net_send_msg(struct node *n, const uint8_t id[32], const struct msg *m);
+/* Queue head (copied) then data by reference (no copy). -1: not connected, nothing
+ * queued, cleanup not run. 0: cleanup(data, len, arg) runs exactly once, when the
+ * bytes have left or the link is gone (or at once if queueing failed). */
+int net_send_ref(struct node *n, const uint8_t id[32], const void *head, size_t hlen,
+    const void *data, size_t len, void (*cleanup)(const void *, size_t, void *), void *arg);
+/* Bytes waiting to be sent to the peer; SIZE_MAX if it is not connected. */
+size_t net_peer_outq(struct node *n, const uint8_t id[32]);
+/* Node IDs of the peers with an established link (at most max). */
+size_t net_peers_up(struct node *n, uint8_t (*out)[32], size_t max);
 
 /* ---- bootstrap URL (node/peer_boot.c) ---------------------------------------------- */
 /* GET url (http/https, 10 s, 64 KiB at most); one address per line, '#' comments.

@@ -5,6 +5,7 @@
 #include "node/notify.h"
 #include "node/work.h"
 #include "node/net.h"
+#include "node/repl.h"
 #include "p2p/identity.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -28,6 +29,11 @@ node_config_init(struct node_config *cfg)
 	cfg->chunk_size = CHUNK_SIZE_DEFAULT;
 	cfg->log_level = LOG_INFO;
 	cfg->max_peers = 64;
+	cfg->replicas = REPL_REPLICAS_DEFAULT;
+	cfg->min_copies = REPL_MIN_COPIES_DEFAULT;
+	cfg->repair_after_s = REPL_REPAIR_AFTER_S_DEFAULT;
+	cfg->tombstone_s = REPL_TOMBSTONE_S_DEFAULT;
+	cfg->anti_entropy_ms = REPL_AE_MS;
 	cfg->mdns = 1;
 }
 
@@ -158,10 +164,14 @@ node_run(const struct node_config *cfg)
 	signal(SIGPIPE, SIG_IGN);
 
 	if (mkdir_p(n->datadir, 0700) == -1) {
-		log_warnx("cannot create the data directory %s: %s", n->datadir, strerror(errno));
+		log_error("cannot create the data directory %s: %s", n->datadir, strerror(errno));
 		goto out;
 	}
 	if (node_lock(n, &cause) == -1)
+		goto fail;
+	/* The database first: a damaged or too new one must stop us before anything
+	 * (an identity key) is written into the data directory. */
+	if (db_open(&n->db, n->db_path, 0, &cause) == -1)
 		goto fail;
 	if (identity_open(&id, n->datadir, &created, &cause) == -1)
 		goto fail;
@@ -169,12 +179,10 @@ node_run(const struct node_config *cfg)
 	snprintf(n->node_hex, sizeof n->node_hex, "%s", identity_hex(id));
 	if (created)
 		log_info("created node identity %s", identity_short(id));
-	if (db_open(&n->db, n->db_path, 0, &cause) == -1)
-		goto fail;
 	if (store_open(&n->store, n->datadir, &cause) == -1)
 		goto fail;
 	if ((n->base = event_base_new()) == NULL) {
-		log_warnx("cannot create the event loop");
+		log_error("cannot create the event loop");
 		goto out;
 	}
 	n->sigint = evsignal_new(n->base, SIGINT, on_signal, n);
@@ -186,6 +194,8 @@ node_run(const struct node_config *cfg)
 	if (files_init(n, &cause) == -1)
 		goto fail;
 	if (api_start(n, &cause) == -1)
+		goto fail;
+	if (repl_start(n, &cause) == -1) /* replication (repl.c) */
 		goto fail;
 	if (net_start(n, id, &cause) == -1) /* net: peers (net.c) */
 		goto fail;
@@ -207,14 +217,16 @@ node_run(const struct node_config *cfg)
 	rc = 0;
 	goto out;
 fail:
-	log_warnx("%s", cause);
+	log_error("%s", cause);
 	free(cause);
 out:
 	n->stopping = 1;
+	repl_quiesce(n);
 	api_stop(n);
 	net_stop(n); /* net */
 	if (n->base != NULL)
 		files_shutdown(n);
+	repl_stop(n); /* after the pools: their last done() callbacks may reach it */
 	if (n->upload_timer)
 		event_free(n->upload_timer);
 	if (n->notify_timer)

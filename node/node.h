@@ -21,6 +21,13 @@ struct node_config {
 	char *network_key_file;
 	char *join_ticket;
 	int max_peers;
+	/* replication (issue 4) */
+	int replicas;         /* R: nodes holding each chunk; 0 = all */
+	int min_copies;       /* copies before a store returns (when peers are connected) */
+	int64_t repair_after_s; /* a holder unreachable this long is replaced */
+	int64_t tombstone_s;  /* tombstones are kept this long */
+	int64_t anti_entropy_ms; /* DIGEST to one peer this often */
+	int ephemeral;        /* a short-lived client node: never a holder */
 	int mdns;             /* 1 = on (default) */
 	int bluetooth;
 	int no_tcp;

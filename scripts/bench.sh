@@ -31,9 +31,9 @@ SIZE=$(numfmt --from=iec "${SIZE:-1G}") || die "bad SIZE '${SIZE:-}'"
 RUNS=${RUNS:-3} TIMEOUT=${TIMEOUT:-600}
 [ "$RUNS" -ge 1 ] 2>/dev/null || die "bad RUNS '$RUNS'"
 if [ -z "${P2P_BIN:-}" ]; then
-	for b in ./p2p build/p2p; do [ -x "$b" ] && { P2P_BIN=$b; break; }; done
+	for b in ./p2p build/p2p; do [ -f "$b" ] && [ -x "$b" ] && { P2P_BIN=$b; break; }; done
 fi
-[ -n "${P2P_BIN:-}" ] && [ -x "$P2P_BIN" ] || die "no p2p binary (run make, or set P2P_BIN)"
+[ -n "${P2P_BIN:-}" ] && [ -f "$P2P_BIN" ] && [ -x "$P2P_BIN" ] || die "no p2p binary (run make, or set P2P_BIN)"
 P2P_BIN=$(realpath "$P2P_BIN")
 for c in openssl curl numfmt timeout realpath cmp awk df; do
 	command -v "$c" >/dev/null || die "missing '$c'"
@@ -42,19 +42,20 @@ unset P2P_DB
 
 mkdir -p "${BENCH_TMP:=/var/tmp/p2p-bench}" || die "cannot create $BENCH_TMP"
 W=$(mktemp -d "$(realpath "$BENCH_TMP")/run.XXXXXX") || die "mktemp in $BENCH_TMP failed"
-FSTYPE=$(df --output=fstype "$W" | tail -1)
-[ "$FSTYPE" = tmpfs ] && die "$BENCH_TMP is on tmpfs; point BENCH_TMP at a disk"
-F=$W/src.bin D=$W/node NPID=
-avail=$(( $(df -k --output=avail "$W" | tail -1) * 1024 ))
-need=$((SIZE * (RUNS + 4)))
-[ "$avail" -gt "$need" ] || die "need about $(numfmt --to=iec "$need")B free in $W, have $(numfmt --to=iec "$avail")B"
-
+NPID=
 cleanup() {
 	if [ -n "$NPID" ]; then kill -9 "$NPID" 2>/dev/null; wait "$NPID" 2>/dev/null; fi
 	rm -rf "$W"
+	rmdir "$BENCH_TMP" 2>/dev/null   # only if nothing else is in it
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
+FSTYPE=$(df --output=fstype "$W" | tail -1)
+[ "$FSTYPE" = tmpfs ] && die "$BENCH_TMP is on tmpfs; point BENCH_TMP at a disk"
+F=$W/src.bin D=$W/node
+avail=$(( $(df -k --output=avail "$W" | tail -1) * 1024 ))
+need=$((SIZE * (RUNS + 4)))
+[ "$avail" -gt "$need" ] || die "need about $(numfmt --to=iec "$need")B free in $W, have $(numfmt --to=iec "$avail")B"
 
 now() { echo "$EPOCHREALTIME"; }
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
@@ -96,7 +97,8 @@ record cp "${ts[@]}"
 
 # ---- p2p -----------------------------------------------------------------------------------------
 mkdir -p "$D"
-"$P2P_BIN" --db "$D/p2p.db" serve >"$W/node.log" 2>&1 &
+# no peers: loopback listener on a free port, no mDNS
+"$P2P_BIN" --db "$D/p2p.db" serve --listen 127.0.0.1:0 --no-mdns >"$W/node.log" 2>&1 &
 NPID=$!
 for ((i = 0; i < 100; i++)); do
 	curl -sf --max-time 2 --unix-socket "$D/api.sock" http://x/health >/dev/null 2>&1 && break
@@ -106,19 +108,29 @@ done
 ((i < 100)) || { tail -n 20 "$W/node.log" >&2; die "the daemon did not answer /health within 10 s"; }
 log "daemon pid $NPID on $D ($P2P_BIN)"
 
-ts_store=() ts_get=() ts_gets=()
+# CPU seconds (user + sys): the daemon's from /proc, the CLI's from bash's `time` (rusage
+# of waited-for children, which includes the CLI under `timeout`)
+TICK=$(getconf CLK_TCK)
+dcpu() { awk -v t="$TICK" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$NPID/stat"; }
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
+cli_cpu() { awk '{ printf "%.2f", $1 + $2 }' "$W/time.out"; }
+TIMEFORMAT='%U %S'
+
+ts_store=() ts_get=() ts_gets=() cpu_sc=() cpu_sd=() cpu_gc=() cpu_gd=()
 for ((r = 1; r <= RUNS; r++)); do
 	stage "$r"
-	s=$(now)
-	p2p store "bench-$r" "$W/in.bin" --quiet >"$W/cli.out" 2>&1 ||
+	d0=$(dcpu); s=$(now)
+	{ time p2p store "bench-$r" "$W/in.bin" --quiet >"$W/cli.out" 2>&1; } 2>"$W/time.out" ||
 		{ cat "$W/cli.out" >&2; tail -n 20 "$W/node.log" >&2; die "p2p store (run $r) failed"; }
 	ts_store+=("$(since "$s")")
+	cpu_sd+=("$(sub "$(dcpu)" "$d0")") cpu_sc+=("$(cli_cpu)")
 
 	rm -f "$W/dst"; sync
-	s=$(now)
-	p2p get "bench-$r" --out "$W/dst" >"$W/cli.out" 2>&1 ||
+	d0=$(dcpu); s=$(now)
+	{ time p2p get "bench-$r" --out "$W/dst" >"$W/cli.out" 2>&1; } 2>"$W/time.out" ||
 		{ cat "$W/cli.out" >&2; tail -n 20 "$W/node.log" >&2; die "p2p get (run $r) failed"; }
 	ts_get+=("$(since "$s")")
+	cpu_gd+=("$(sub "$(dcpu)" "$d0")") cpu_gc+=("$(cli_cpu)")
 	sync
 	ts_gets+=("$(since "$s")")
 	cmp -s "$W/in.bin" "$W/dst" || die "p2p get (run $r) returned different bytes"
@@ -128,6 +140,8 @@ done
 record store "${ts_store[@]}"
 record get "${ts_get[@]}"
 record gets "${ts_gets[@]}"
+log "CPU s per store: CLI ${cpu_sc[*]}; daemon ${cpu_sd[*]}"
+log "CPU s per get:   CLI ${cpu_gc[*]}; daemon ${cpu_gd[*]}"
 
 RSS_KB=$(awk '/^VmHWM:/ { print $2 }' "/proc/$NPID/status" 2>/dev/null)
 [ -n "$RSS_KB" ] || die "cannot read VmHWM of pid $NPID"
@@ -165,4 +179,8 @@ cat <<EOF
 store / (dgst + cp+sync)    $r_store   target <= 1.25  $(verdict "$r_store" 1.25)
 get+sync / (cp+sync)        $r_get   target <= 1.25  $(verdict "$r_get" 1.25)
 daemon peak RSS (VmHWM)     $rss_mib MiB   target <= 32  $(verdict "$rss_mib" 32)
+
+CPU seconds, median (user+sys; $(nproc) cores = $(nproc) s per wall second):
+  p2p store                 CLI $(median "${cpu_sc[@]}")   daemon $(median "${cpu_sd[@]}")
+  p2p get --out             CLI $(median "${cpu_gc[@]}")   daemon $(median "${cpu_gd[@]}")
 EOF

@@ -7,6 +7,8 @@
 #
 #   start_node DIR [serve args]   run "p2p --db DIR/p2p.db serve ARGS" (log: DIR/log) and
 #                                 wait up to 10 s for GET /health on DIR/api.sock
+#   ISOLATED                      serve args for a node with no peers: loopback listener on
+#                                 a free port, no mDNS (start_node DIR "${ISOLATED[@]}")
 #   stop_node DIR                 SIGTERM, wait up to 10 s; fails if it is still alive or
 #                                 did not exit 0
 #   kill9_node DIR                SIGKILL, reap
@@ -18,7 +20,7 @@
 #   fail MSG, skip MSG, require_root, note MSG
 #   fail_later MSG                record a failure and go on; the test then exits 1 at the end
 #   finish                        end of a test: exit 0, or 1 after fail_later
-#   assert_eq GOT WANT [WHAT], assert_cmp FILE1 FILE2, assert_contains TEXT NEEDLE [WHAT]
+#   assert_eq GOT WANT [WHAT], assert_cmp FILE1 FILE2 [WHAT], assert_contains TEXT NEEDLE [WHAT]
 #   rand_file PATH BYTES          random content (head -c N /dev/urandom)
 #   count_chunks DIR              chunk files under DIR/chunks (not chunks/tmp)
 #   tmp_entries DIR               entries in DIR/chunks/tmp
@@ -36,6 +38,8 @@ for _c in curl jq cmp find head timeout; do
 	command -v "$_c" >/dev/null || { echo "SKIP: missing tool '$_c'"; exit 77; }
 done
 P2P_TIMEOUT=${P2P_TIMEOUT:-300} # bound on any single CLI call, seconds
+# shellcheck disable=SC2034  # used by the tests
+ISOLATED=(--listen 127.0.0.1:0 --no-mdns)
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/p2p-it.XXXXXX") || { echo "FAIL: mktemp"; exit 1; }
 declare -A NODE_PID=()
@@ -47,12 +51,16 @@ _TEST=$(basename "$0" .sh)
 _cleanup() {
 	local rc=$? d p h
 	trap - EXIT
+	trap '' PIPE # a closed stdout must not cut the clean-up short
 	if [ "$rc" = 0 ] && [ "${#_LATER[@]}" -gt 0 ]; then
 		echo "FAIL: $_TEST: ${#_LATER[@]} failure(s):" >&2
 		printf '  - %s\n' "${_LATER[@]}" >&2
 		rc=1
 	fi
-	for p in "${_BG[@]}"; do kill -9 "$p" 2>/dev/null; done
+	# tracked jobs that this shell has not reaped yet (so their PIDs are still theirs)
+	for p in $(jobs -p); do
+		[[ " ${_BG[*]} " == *" $p "* ]] && { kill -9 "$p"; wait "$p"; } 2>/dev/null
+	done
 	for d in "${!NODE_PID[@]}"; do
 		p=${NODE_PID[$d]}
 		kill -9 "$p" 2>/dev/null
@@ -67,6 +75,7 @@ _cleanup() {
 }
 trap _cleanup EXIT
 trap 'exit 130' INT TERM HUP
+trap 'exit 141' PIPE
 
 on_exit() { _EXIT_HOOKS+=("$1"); }
 # track PID: a background job of the test, killed at exit if still running
@@ -119,7 +128,7 @@ assert_eq() {
 }
 
 assert_cmp() {
-	cmp -s -- "$1" "$2" || fail "contents differ: $1 vs $2 ($(stat -c %s -- "$1" 2>/dev/null || echo missing) vs $(stat -c %s -- "$2" 2>/dev/null || echo missing) bytes; $(cmp -- "$1" "$2" 2>&1 | head -1))"
+	cmp -s -- "$1" "$2" || fail "${3:+$3: }contents differ: $1 vs $2 ($(stat -c %s -- "$1" 2>/dev/null || echo missing) vs $(stat -c %s -- "$2" 2>/dev/null || echo missing) bytes; $(cmp -- "$1" "$2" 2>&1 | head -1))"
 }
 
 # assert_contains TEXT NEEDLE [WHAT]: case-insensitive, fixed string

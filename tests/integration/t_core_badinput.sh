@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Bad input to the CLI and to the HTTP API: bad keys, path-like keys, missing/unreadable
 # files, bad --out, unknown keys/commands/flags, no daemon, and the API's error statuses.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 A=$T/a
-start_node "$A"
+start_node "$A" "${ISOLATED[@]}"
 rand_file "$T/f" 5000
 
 # ---- usage --------------------------------------------------------------------------------------
@@ -134,7 +135,7 @@ assert_eq "$(jq -r '[.[].key] | join(",")' <<<"$got")" "k" "files list --json wi
 run p2p "$A" verify; expect_rc 0 "verify with no daemon"
 
 # ---- the HTTP API --------------------------------------------------------------------------------
-start_node "$A"
+start_node "$A" "${ISOLATED[@]}"
 api "$A" PUT /v1/files/a%00b --data-binary @"$T/f"
 expect_json_error 400 "PUT /v1/files/a%00b"
 api "$A" PUT /v1/files/a%01b --data-binary @"$T/f"
@@ -161,7 +162,9 @@ rm -f "$T/out"; p2p "$A" get direct --out "$T/out" || fail "get direct exit $?"
 assert_cmp "$T/4m" "$T/out"
 rand_file "$T/4m1" $(((4 << 20) + 1))
 api "$A" PUT /v1/files/toobig --data-binary @"$T/4m1"
-expect_json_error 413 "direct PUT of 4 MiB + 1"
+# API.md: over the hard body limit libevent itself answers 413 with an HTML page
+[ "$HTTP" = 413 ] || fail_later "direct PUT of 4 MiB + 1: HTTP $HTTP, want 413: ${BODY:0:300}"
+jq -e .error >/dev/null 2>&1 <<<"$BODY" || note "direct PUT of 4 MiB + 1: 413 from libevent (HTML body, documented)"
 api "$A" GET /v1/files/toobig
 expect_json_error 404 "GET after a rejected PUT"
 

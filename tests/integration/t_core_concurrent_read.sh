@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Readers of the database (p2p verify, p2p files list: they open it directly, read-only)
 # run while the daemon writes (stores): none may fail or say "database is locked".
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 A=$T/a
-start_node "$A" --chunk-size 64K
+start_node "$A" "${ISOLATED[@]}" --chunk-size 64K
 READS=${READS:-50}
 
 rand_file "$T/big" $((40 << 20))

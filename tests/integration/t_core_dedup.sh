@@ -2,11 +2,12 @@
 # Deduplication (two keys, one copy of each chunk on disk), overwriting a key, and garbage
 # collection of chunks no version references any more (automatic within 15 s, or at the
 # latest on a daemon restart: the test says which it saw).
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 K=65536
 A=$T/a
-start_node "$A" --chunk-size 64K
+start_node "$A" "${ISOLATED[@]}" --chunk-size 64K
 
 # shellcheck disable=SC2317  # called through poll
 chunks_are() { [ "$(count_chunks "$1")" = "$2" ]; }
@@ -20,7 +21,7 @@ expect_gc() {
 	fi
 	note "GC ($what): not automatic within 15 s ($(count_chunks "$d") chunk files, want $n); restarting"
 	stop_node "$d"
-	start_node "$d" --chunk-size 64K
+	start_node "$d" "${ISOLATED[@]}" --chunk-size 64K
 	poll 15 chunks_are "$d" "$n" ||
 		fail "GC ($what): still $(count_chunks "$d") chunk files 15 s after a restart, want $n"
 	note "GC ($what): only after a daemon restart, chunk files now $n"

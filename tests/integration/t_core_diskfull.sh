@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A full disk: the data dir is an 8 MiB tmpfs, a 20 MiB store must fail cleanly (message
 # about space, no file recorded, nothing left in chunks/tmp) and the daemon keeps serving.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root "needs root to mount a tmpfs"
 { command -v mount && command -v umount; } >/dev/null || skip "no mount/umount"
@@ -11,7 +12,7 @@ mount -t tmpfs -o size=8m,mode=0700 tmpfs "$M" 2>"$T/mount.err" ||
 	skip "cannot mount a tmpfs: $(cat "$T/mount.err")"
 on_exit "umount '$M' 2>/dev/null || umount -l '$M'"
 
-start_node "$M"
+start_node "$M" "${ISOLATED[@]}"
 rand_file "$T/keep" $((256 << 10))
 run p2p "$M" store keep "$T/keep"; expect_rc 0 "store keep (256 KiB)"
 chunks_before=$(count_chunks "$M")
@@ -37,15 +38,13 @@ rm -f "$T/out"; p2p "$M" get keep --out "$T/out" || fail "get keep after ENOSPC 
 assert_cmp "$T/keep" "$T/out"
 rm -f "$T/out"
 
-# chunk files the failed upload wrote are orphans; are they removed?
+# chunk files the failed upload wrote are orphans (no row): the daemon sweeps them
+# after the failure, without waiting for a restart
 # shellcheck disable=SC2317  # called through poll
 orphans_gone() { [ "$(count_chunks "$M")" = "$chunks_before" ]; }
-if poll 5 orphans_gone; then
-	note "the failed upload left no chunk files behind"
-else
-	note "WARNING: the failed upload left $(( $(count_chunks "$M") - chunks_before )) chunk files" \
-		"($(du -sk "$M/chunks" | cut -f1) KiB under chunks/; $(df -k --output=avail "$M" | tail -1) KiB free)"
-fi
+poll 15 orphans_gone || fail "the failed upload left $(( $(count_chunks "$M") - chunks_before ))" \
+	"chunk files behind ($(df -k --output=avail "$M" | tail -1) KiB free)"
+note "the failed upload left no chunk files behind"
 
 # a small store works afterwards: at once, or once "keep" is deleted and collected
 rand_file "$T/tiny" 4096
@@ -61,11 +60,27 @@ fi
 p2p "$M" get tiny --out "$T/out" || fail "get tiny exit $?"
 assert_cmp "$T/tiny" "$T/out"
 
+# the API answers a direct PUT that does not fit with 507 and a JSON error
+avail_k=$(df -k --output=avail "$M" | tail -1)
+if [ "$avail_k" -gt 1024 ]; then
+	head -c $(((avail_k - 1024) * 1024)) /dev/zero >"$M/filler" 2>/dev/null
+fi
+note "with a filler file: $(df -k --output=avail "$M" | tail -1) KiB free"
+rand_file "$T/2m" $((2 << 20))
+api "$M" PUT /v1/files/direct2m --data-binary @"$T/2m"
+expect_json_error 507 "direct PUT of 2 MiB with about 1 MiB free"
+rm -f "$M/filler"
+node_alive "$M" || { show_log "$M"; fail "the daemon died on a direct PUT into a full disk"; }
+got=$(files_json "$M") || exit 1
+assert_eq "$(jq -r '[.[].key | select(. == "direct2m")] | length' <<<"$got")" 0 \
+	"direct2m listed after its PUT failed"
+poll 5 tmp_clean || fail "chunks/tmp not empty after the failed direct PUT"
+
 run p2p "$M" verify; expect_rc 0 "verify after ENOSPC"
 node_alive "$M" || fail "the daemon died"
 stop_node "$M"
 # and it starts again on the (nearly) full file system
-start_node "$M"
+start_node "$M" "${ISOLATED[@]}"
 # the start-up sweep removes chunk files that no database row accounts for
 poll 5 chunks_match_db "$M" ||
 	fail "after a restart: $(count_chunks "$M") chunk files on disk, status --json .chunks $(status_field "$M" chunks)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # store / get / delete round trips at the chunk-size boundaries (64 KiB chunks, then the
 # default 1 MiB), a 50 MiB file, get to stdout, store from stdin, files list / status JSON.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 K=65536
@@ -29,12 +30,12 @@ roundtrip() {
 	rm -f "$T/out"
 	run p2p "$d" get "$key" --out "$T/out"
 	expect_rc 0 "get $key --out FILE"
-	assert_cmp "$f" "$T/out"
+	assert_cmp "$f" "$T/out" "get $key --out FILE"
 
 	p2p "$d" get "$key" --out - >"$T/out.stdout" || fail "get $key --out - exit $?"
-	assert_cmp "$f" "$T/out.stdout"
+	assert_cmp "$f" "$T/out.stdout" "get $key --out -"
 	p2p "$d" get "$key" >"$T/out.stdout2" || fail "get $key (no --out) exit $?"
-	assert_cmp "$f" "$T/out.stdout2"
+	assert_cmp "$f" "$T/out.stdout2" "get $key (stdout)"
 	rm -f "$T/out" "$T/out.stdout" "$T/out.stdout2"
 	note "round trip $key: $size B ok"
 }
@@ -59,7 +60,7 @@ expect_gone() {
 
 # ---- 64 KiB chunks ----------------------------------------------------------------------------
 A=$T/a
-start_node "$A" --chunk-size 64K
+start_node "$A" "${ISOLATED[@]}" --chunk-size 64K
 
 keys=() want=()
 for size in 0 1 $((K - 1)) $K $((K + 1)) $((50 * M)); do
@@ -111,7 +112,7 @@ stop_node "$A"
 
 # ---- default chunk size (1 MiB) ---------------------------------------------------------------
 B=$T/b
-start_node "$B"
+start_node "$B" "${ISOLATED[@]}"
 want=()
 for size in $((M - 1)) $M $((M + 1)); do
 	roundtrip "$B" "def/$size" "$size" "$M"
@@ -123,7 +124,7 @@ assert_eq "$files" 3 "status --json .files (1 MiB node)"
 
 # the data survive a clean restart
 stop_node "$B"
-start_node "$B"
+start_node "$B" "${ISOLATED[@]}"
 for size in $((M - 1)) $M $((M + 1)); do
 	p2p "$B" get "def/$size" --out "$T/out" || fail "get def/$size after restart exit $?"
 	assert_cmp "$T/in.$size" "$T/out"

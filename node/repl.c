@@ -1,0 +1,2404 @@
+/* repl.c: replication and retrieval on the daemon's loop (see repl.h and
+ * docs/ARCHITECTURE.md "Replication").
+ *
+ *   metadata   FILE pushed to every peer after each local commit; DIGEST (256 buckets)
+ *              compared with one peer every anti-entropy period and with each peer on
+ *              connect; the entries of differing buckets are sent as FILE. Remote
+ *              versions are applied on the committer (conflict resolution, HLC advance).
+ *   push       the writer sends each chunk (CHUNK_PUT, a window per version) to the
+ *              placement holders; they verify, write (worker), make it durable
+ *              (committer, batched sync) and only then CHUNK_ACK. A store is answered
+ *              once min copies hold every chunk.
+ *   fetch      a "want" per chunk asks one holder at a time (CHUNK_GET, a window per
+ *              peer); CHUNK_DATA is verified and stored like a pushed chunk; a bad or
+ *              missing answer moves the want to the next holder.
+ *   repair     every REPL_REPAIR_TICK_MS, each node computes placement over the live
+ *              nodes (connected, or gone for less than --repair-after) and fetches the
+ *              chunks it should hold and lacks. A holder gone longer drops out of the
+ *              ranking, so the next node in line takes its copies.
+ * Nothing here blocks: reads, hashing and writes run on the worker pool, durable
+ * database writes on the committer. */
+#include "node/repl.h"
+#include "node/api.h"
+#include "node/daemon.h"
+#include "node/net.h"
+#include "node/work.h"
+#include "db/db.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "p2p/frame.h"
+#include "p2p/identity.h"
+#include "p2p/msg.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <openssl/rand.h>
+
+#define REPL_TICK_MS 1000
+#define REPL_YOUNG_MS 30000          /* the writer is still pushing a version this young */
+#define REPL_WANT_BUCKETS 4096
+#define REPL_SCAN_MAX_WANTS 2048     /* background wants started per scan */
+#define REPL_RX_MAX 32               /* chunks being stored per peer */
+#define REPL_SERVE_MAX 64            /* CHUNK_GETs being read per peer */
+#define REPL_AE_MAX_BYTES (4u << 20) /* FILE bytes sent per DIGEST answer */
+#define REPL_HAVE_FLUSH_MS 1000
+
+struct rpeer {
+	TAILQ_ENTRY(rpeer) entry;
+	uint8_t id[NODE_ID_LEN];
+	int up;
+	int64_t seen_ms;        /* wall clock: last time it was connected */
+	unsigned gets;          /* our CHUNK_GETs outstanding to it */
+	unsigned rx;            /* its CHUNK_PUTs being stored */
+	unsigned serving;       /* its CHUNK_GETs being read */
+};
+
+struct push;
+
+struct rbuf {               /* a chunk read once, referenced by several sends */
+	uint8_t *p;
+	unsigned refs;
+};
+
+struct ptarget {
+	uint8_t id[NODE_ID_LEN];
+	int state;              /* 0 waiting for its ACK, 1 acked, 2 failed */
+};
+
+struct pop {                /* one chunk of a push in flight */
+	TAILQ_ENTRY(pop) entry;
+	struct job job;
+	struct push *p;
+	uint64_t idx;
+	uint8_t hash[HASH_LEN];
+	struct rbuf *buf;
+	size_t len;
+	int rc;
+	int reading;
+	uint8_t (*cand)[NODE_ID_LEN]; /* remote connected nodes, best ranked first */
+	size_t ncand, next_cand;
+	struct ptarget *t;
+	size_t nt;
+	unsigned pending, acked;
+	int self_holder;        /* this node is among the chunk's R holders */
+	unsigned remote_holders, holder_acks, r_eff;
+};
+
+struct placed {
+	uint8_t id[NODE_ID_LEN];
+	uint64_t chunks;
+};
+
+struct push {
+	TAILQ_ENTRY(push) entry;
+	struct repl *r;
+	char *key;
+	struct manifest m;
+	uint64_t next, finished, satisfied, min_acked;
+	unsigned need;          /* remote copies before the store is answered */
+	unsigned inflight;
+	int reading;            /* a read job runs (one at a time per push: disk order) */
+	TAILQ_HEAD(, pop) ops;
+	struct evhttp_request *req;
+	struct evhttp_connection *evcon;
+	json_t *reply;
+	uint64_t started_ms;
+	struct placed *placed;
+	size_t nplaced;
+	uint64_t failures;
+};
+
+enum wstate { W_QUEUED, W_ASKED, W_STORING };
+
+struct fetch {
+	TAILQ_ENTRY(fetch) entry;
+	void (*done)(void *arg, int ok, const char *why);
+	void (*each)(void *arg, uint64_t idx, int ok, const char *why);
+	void *arg;
+	uint64_t remaining;
+	int failed;
+	char why[200];
+};
+
+struct want {
+	struct want *hnext;
+	TAILQ_ENTRY(want) q;
+	uint8_t hash[HASH_LEN];
+	enum wstate state;
+	uint8_t src[NODE_ID_LEN];
+	uint64_t asked_ms;
+	uint8_t (*tried)[NODE_ID_LEN];
+	unsigned ntried;
+	struct waiter {
+		struct fetch *f;
+		uint64_t idx;   /* index in the fetch's list */
+	} *waiters;
+	unsigned nwaiters;
+	int background;
+};
+
+struct repl {
+	struct node *n;
+	TAILQ_HEAD(, rpeer) peers;
+	unsigned npeers;
+	struct event *tick;
+	uint64_t last_ae_ms, last_scan_ms, last_have_ms;
+	uint64_t digest[MSG_DIGEST_BUCKETS];
+	uint32_t digest_count;
+	int digest_dirty;
+	TAILQ_HEAD(, push) pushes;
+	struct want *wtab[REPL_WANT_BUCKETS];
+	TAILQ_HEAD(, want) queued;
+	TAILQ_HEAD(, want) asked;
+	unsigned nwants, nbg;
+	TAILQ_HEAD(, fetch) fetches;
+	uint8_t (*have)[HASH_LEN];  /* chunks to announce (HAVE) */
+	size_t nhave;
+	int stopping;
+	uint64_t rng;
+};
+
+static void want_pump(struct repl *r);
+static void push_pump(struct push *p);
+static void push_answer(struct push *p, const char *warning);
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+static uint32_t
+rnd32(struct repl *r)
+{
+	r->rng ^= r->rng >> 12;
+	r->rng ^= r->rng << 25;
+	r->rng ^= r->rng >> 27;
+	return (uint32_t)((r->rng * 2685821657736338717ULL) >> 32);
+}
+
+static const char *
+sid(const uint8_t id[NODE_ID_LEN], char buf[NODE_ID_SHORT_LEN + 1])
+{
+	node_id_short(id, buf);
+	return buf;
+}
+
+static struct rpeer *
+rp_find(struct repl *r, const uint8_t id[NODE_ID_LEN])
+{
+	struct rpeer *p;
+
+	TAILQ_FOREACH(p, &r->peers, entry)
+		if (memcmp(p->id, id, NODE_ID_LEN) == 0)
+			return p;
+	return NULL;
+}
+
+static struct rpeer *
+rp_get(struct repl *r, const uint8_t id[NODE_ID_LEN])
+{
+	struct rpeer *p = rp_find(r, id);
+
+	if (p != NULL)
+		return p;
+	if (r->npeers >= NET_KNOWN_MAX)
+		return NULL;
+	p = xcalloc(1, sizeof *p);
+	memcpy(p->id, id, NODE_ID_LEN);
+	TAILQ_INSERT_TAIL(&r->peers, p, entry);
+	r->npeers++;
+	return p;
+}
+
+static int
+rp_live(const struct repl *r, const struct rpeer *p, int64_t now)
+{
+	return p->up || now - p->seen_ms < r->n->cfg->repair_after_s * 1000;
+}
+
+/* Self + live peers: the nodes placement ranks. out has room for npeers + 1. */
+static size_t
+live_nodes(struct repl *r, uint8_t (*out)[NODE_ID_LEN])
+{
+	struct rpeer *p;
+	int64_t now = wall_ms();
+	size_t k = 0;
+
+	memcpy(out[k++], r->n->node_id, NODE_ID_LEN);
+	TAILQ_FOREACH(p, &r->peers, entry)
+		if (rp_live(r, p, now))
+			memcpy(out[k++], p->id, NODE_ID_LEN);
+	return k;
+}
+
+static size_t
+up_peers(struct repl *r, uint8_t (*out)[NODE_ID_LEN])
+{
+	struct rpeer *p;
+	size_t k = 0;
+
+	TAILQ_FOREACH(p, &r->peers, entry)
+		if (p->up)
+			memcpy(out[k++], p->id, NODE_ID_LEN);
+	return k;
+}
+
+static unsigned
+nup(struct repl *r)
+{
+	struct rpeer *p;
+	unsigned k = 0;
+
+	TAILQ_FOREACH(p, &r->peers, entry)
+		k += p->up != 0;
+	return k;
+}
+
+/* R as configured; 0 (all) means every live node. */
+static size_t
+r_eff(struct repl *r, size_t nlive)
+{
+	size_t R = (size_t)r->n->cfg->replicas;
+
+	return R == 0 || R > nlive ? nlive : R;
+}
+
+/* Is this node among the holders of chunk h (live = self first)? */
+static int
+self_holds(struct repl *r, const uint8_t h[HASH_LEN], uint8_t (*live)[NODE_ID_LEN],
+    size_t nlive, size_t *idx)
+{
+	size_t k = repl_place(h, (const uint8_t (*)[32])live, nlive, r_eff(r, nlive), idx);
+
+	for (size_t i = 0; i < k; i++)
+		if (idx[i] == 0)
+			return 1;
+	return 0;
+}
+
+/* ---- messages out ------------------------------------------------------------------- */
+
+static void
+file_msg(struct msg *m, const struct db_file *f, const struct manifest *man)
+{
+	struct msg_file *mf = &m->u.file;
+
+	memset(m, 0, sizeof *m);
+	m->type = MSG_FILE;
+	snprintf(mf->key, sizeof mf->key, "%s", f->key);
+	mf->version = f->version;
+	memcpy(mf->origin, f->origin, NODE_ID_LEN);
+	mf->prev_version = f->prev_version;
+	memcpy(mf->prev_origin, f->prev_origin, NODE_ID_LEN);
+	mf->created_ms = (uint64_t)f->created_ms;
+	if (f->deleted) {
+		mf->flags = MSG_FILE_DELETED;
+		return;
+	}
+	mf->size = man->size;
+	mf->chunk_size = man->chunk_size;
+	mf->nchunks = (uint32_t)man->nchunks;
+	memcpy(mf->file_hash, man->file_hash, HASH_LEN);
+	mf->chunks = man->chunks;
+}
+
+static int
+send_file(struct repl *r, const uint8_t to[NODE_ID_LEN], const struct db_file *f,
+    const struct manifest *man)
+{
+	struct msg m;
+
+	if (!f->deleted && man->nchunks > MSG_FILE_MAX_CHUNKS) {
+		log_warnx("replication: \"%s\" has %" PRIu64 " chunks, more than one FILE "
+		    "message carries (%d): not replicated", f->key, man->nchunks,
+		    MSG_FILE_MAX_CHUNKS);
+		return -1;
+	}
+	file_msg(&m, f, man);
+	return net_send_msg(r->n, to, &m);
+}
+
+static void
+send_digest(struct repl *r, const uint8_t to[NODE_ID_LEN], uint8_t flags);
+
+static void
+send_ref(struct repl *r, const uint8_t to[NODE_ID_LEN], uint8_t type,
+    const uint8_t h[HASH_LEN], uint8_t status)
+{
+	struct msg m;
+
+	memset(&m, 0, sizeof m);
+	m.type = type;
+	memcpy(m.u.ref.hash, h, HASH_LEN);
+	m.u.ref.status = status;
+	net_send_msg(r->n, to, &m);
+}
+
+static void
+rbuf_release(const void *data, size_t len, void *arg)
+{
+	struct rbuf *b = arg;
+
+	(void)data;
+	(void)len;
+	if (--b->refs == 0) {
+		free(b->p);
+		free(b);
+	}
+}
+
+/* CHUNK_PUT or CHUNK_DATA (status OK) with the data by reference. */
+static int
+send_chunk(struct repl *r, const uint8_t to[NODE_ID_LEN], uint8_t type,
+    const uint8_t h[HASH_LEN], struct rbuf *b, size_t len)
+{
+	struct msg_chunk c;
+	struct wr w;
+	uint8_t hdr[FRAME_HDR_LEN + HASH_LEN + 1 + 4];
+	int rc;
+
+	memset(&c, 0, sizeof c);
+	memcpy(c.hash, h, HASH_LEN);
+	c.status = MSG_CHUNK_OK;
+	c.len = (uint32_t)len;
+	wr_init(&w, sizeof hdr);
+	if (frame_write_hdr(&w, type, HASH_LEN + (type == MSG_CHUNK_DATA) + 4 + len) == -1 ||
+	    msg_chunk_encode_head(&w, &c, type == MSG_CHUNK_DATA) == -1 || !wr_ok(&w)) {
+		wr_free(&w);
+		return -1;
+	}
+	b->refs++;
+	rc = net_send_ref(r->n, to, w.p, w.len, b->p, len, rbuf_release, b);
+	wr_free(&w);
+	if (rc == -1) {
+		b->refs--;
+		return -1;
+	}
+	atomic_fetch_add(&r->n->m.repl_bytes_sent, len);
+	return 0;
+}
+
+/* ---- shares (committer) --------------------------------------------------------------- */
+
+struct shares_job {
+	uint8_t peer[NODE_ID_LEN];
+	size_t n;
+	uint8_t (*h)[HASH_LEN];
+};
+
+static int
+shares_fn(struct node *n, struct db *db, void *arg)
+{
+	struct shares_job *s = arg;
+	char *cause = NULL;
+	int64_t now = wall_ms();
+
+	(void)n;
+	for (size_t i = 0; i < s->n; i++) {
+		if (db_share_set_known(db, s->peer, s->h[i], now, &cause) == -1) {
+			log_warnx("shares: %s", cause);
+			free(cause);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+shares_done(struct node *n, void *arg, int rc)
+{
+	struct shares_job *s = arg;
+
+	(void)n;
+	(void)rc;
+	free(s->h);
+	free(s);
+}
+
+static void
+shares_add(struct repl *r, const uint8_t peer[NODE_ID_LEN], const uint8_t (*h)[HASH_LEN],
+    size_t n)
+{
+	struct shares_job *s;
+
+	if (n == 0 || r->stopping)
+		return;
+	s = xcalloc(1, sizeof *s);
+	memcpy(s->peer, peer, NODE_ID_LEN);
+	s->n = n;
+	s->h = xcalloc(n, HASH_LEN);
+	memcpy(s->h, h, n * HASH_LEN);
+	files_commit_call(r->n, 0, shares_fn, shares_done, s);
+}
+
+static void
+have_queue(struct repl *r, const uint8_t h[HASH_LEN])
+{
+	if (r->nhave >= MSG_HAVE_MAX)
+		return; /* announced by the next ones; shares are a hint */
+	if (r->have == NULL)
+		r->have = xcalloc(MSG_HAVE_MAX, HASH_LEN);
+	memcpy(r->have[r->nhave++], h, HASH_LEN);
+}
+
+static void
+have_flush(struct repl *r)
+{
+	uint8_t (*up)[NODE_ID_LEN];
+	struct msg m;
+	size_t k;
+
+	if (r->nhave == 0)
+		return;
+	up = xcalloc(r->npeers + 1, NODE_ID_LEN);
+	k = up_peers(r, up);
+	memset(&m, 0, sizeof m);
+	m.type = MSG_HAVE;
+	m.u.have.n = (uint16_t)r->nhave;
+	m.u.have.v = r->have;
+	for (size_t i = 0; i < k; i++)
+		net_send_msg(r->n, up[i], &m);
+	r->nhave = 0;
+	free(up);
+}
+
+/* ---- metadata in: FILE ---------------------------------------------------------------- */
+
+struct rfile {
+	struct repl *r;
+	struct msg_file mf;
+	int applied;            /* a row was written */
+	int conflict;           /* a conflict copy was written */
+	int live;               /* the new current version is live */
+	char cname[KEY_MAX + 1];
+};
+
+static void
+mf_to_file(const struct msg_file *mf, struct db_file *f, struct manifest *m)
+{
+	memset(f, 0, sizeof *f);
+	f->key = (char *)mf->key;
+	f->version = mf->version;
+	memcpy(f->origin, mf->origin, NODE_ID_LEN);
+	f->deleted = (mf->flags & MSG_FILE_DELETED) != 0;
+	f->created_ms = (int64_t)mf->created_ms;
+	f->prev_version = mf->prev_version;
+	memcpy(f->prev_origin, mf->prev_origin, NODE_ID_LEN);
+	manifest_init(m, mf->chunk_size);
+	if (!f->deleted) {
+		for (uint32_t i = 0; i < mf->nchunks; i++)
+			manifest_add(m, mf->chunks[i]);
+		m->size = mf->size;
+		memcpy(m->file_hash, mf->file_hash, HASH_LEN);
+		manifest_hash(m, f->manifest_hash);
+	}
+}
+
+/* Record f unless its key already has that version or a newer one. 1 written. */
+static int
+put_if_newer(struct db *db, struct db_file *f, const struct manifest *m, char **cause)
+{
+	struct db_file cur;
+	int rc;
+
+	rc = db_file_get(db, f->key, 1, &cur, cause);
+	if (rc == -1) {
+		db_file_clear(&cur);
+		return -1;
+	}
+	if (cur.key != NULL && repl_ver_cmp(f->version, f->origin, cur.version,
+	    cur.origin) <= 0) {
+		db_file_clear(&cur);
+		return 0;
+	}
+	db_file_clear(&cur);
+	if (db_file_put_remote(db, f, f->deleted ? NULL : m, cause) == -1)
+		return -1;
+	return 1;
+}
+
+/* Committer thread: resolve against the current version and record. */
+static int
+apply_fn(struct node *n, struct db *db, void *arg)
+{
+	struct rfile *rf = arg;
+	struct db_file cur, f, cf;
+	struct manifest m, cm;
+	struct repl_ver cv, iv;
+	enum repl_action act;
+	char *cause = NULL;
+	int rc, ret = -1, has;
+
+	rf->applied = rf->conflict = rf->live = 0;
+	/* the clock moves past every version seen, so later local writes win */
+	if (rf->mf.version > n->hlc)
+		n->hlc = rf->mf.version;
+	mf_to_file(&rf->mf, &f, &m);
+	manifest_init(&cm, 0);
+	rc = db_file_get(db, rf->mf.key, 1, &cur, &cause);
+	if (rc == -1)
+		goto out;
+	has = cur.key != NULL;
+	memset(&iv, 0, sizeof iv);
+	iv.version = f.version;
+	memcpy(iv.origin, f.origin, NODE_ID_LEN);
+	iv.deleted = f.deleted;
+	iv.prev_version = f.prev_version;
+	memcpy(iv.prev_origin, f.prev_origin, NODE_ID_LEN);
+	if (has) {
+		memset(&cv, 0, sizeof cv);
+		cv.version = cur.version;
+		memcpy(cv.origin, cur.origin, NODE_ID_LEN);
+		cv.deleted = cur.deleted;
+		cv.prev_version = cur.prev_version;
+		memcpy(cv.prev_origin, cur.prev_origin, NODE_ID_LEN);
+	}
+	act = repl_resolve(has ? &cv : NULL, &iv);
+	/* an expired tombstone is not taken in (nor does it delete anything) */
+	if (f.deleted && repl_version_ms(f.version) <
+	    wall_ms() - n->cfg->tombstone_s * 1000 && act != REPL_SAME)
+		act = REPL_IGNORE;
+	switch (act) {
+	case REPL_SAME:
+	case REPL_IGNORE:
+		break;
+	case REPL_APPLY_KEEP_CUR:
+		/* the current version lost to a concurrent one: keep it under its
+		 * conflict name, same version and origin, on every node alike */
+		if ((rc = db_file_manifest(db, cur.id, &cm, &cause)) == -1)
+			goto out;
+		if (rc == 0) {
+			cf = cur;
+			repl_conflict_name(cur.key, cur.version, cur.origin, rf->cname,
+			    sizeof rf->cname);
+			cf.key = rf->cname;
+			cf.prev_version = 0;
+			memset(cf.prev_origin, 0, NODE_ID_LEN);
+			if ((rc = put_if_newer(db, &cf, &cm, &cause)) == -1)
+				goto out;
+			rf->conflict = rc;
+		}
+		/* FALLTHROUGH */
+	case REPL_APPLY:
+		if (db_file_put_remote(db, &f, f.deleted ? NULL : &m, &cause) == -1)
+			goto out;
+		rf->applied = 1;
+		rf->live = !f.deleted;
+		/* the writer holds the chunks of what it wrote (shares: fetch sources) */
+		for (uint64_t i = 0; rf->live && i < m.nchunks; i++)
+			if (memcmp(f.origin, n->node_id, NODE_ID_LEN) != 0 &&
+			    db_share_set_known(db, f.origin, m.chunks[i], wall_ms(), &cause) == -1)
+				goto out;
+		break;
+	case REPL_KEEP_IN:
+		repl_conflict_name(f.key, f.version, f.origin, rf->cname, sizeof rf->cname);
+		f.key = rf->cname;
+		f.prev_version = 0;
+		memset(f.prev_origin, 0, NODE_ID_LEN);
+		if ((rc = put_if_newer(db, &f, &m, &cause)) == -1)
+			goto out;
+		rf->applied = rf->conflict = rc;
+		rf->live = rc;
+		break;
+	}
+	ret = 0;
+out:
+	if (ret == -1) {
+		char k[300];
+
+		log_escape(rf->mf.key, strlen(rf->mf.key), k, sizeof k);
+		log_warnx("replication: cannot record \"%s\": %s", k, cause ? cause : "?");
+		free(cause);
+	}
+	db_file_clear(&cur);
+	manifest_free(&m);
+	manifest_free(&cm);
+	return ret;
+}
+
+static void
+apply_done(struct node *n, void *arg, int rc)
+{
+	struct rfile *rf = arg;
+	struct repl *r = n->repl;
+
+	if (rc == 0 && rf->applied && r != NULL) {
+		r->digest_dirty = 1;
+		atomic_fetch_add(&n->m.repl_files_applied, 1);
+		atomic_store(&n->m.repl_lag_ms, (uint64_t)(wall_ms() -
+		    repl_version_ms(rf->mf.version) > 0 ? wall_ms() -
+		    repl_version_ms(rf->mf.version) : 0));
+		if (rf->conflict) {
+			char k[300];
+
+			atomic_fetch_add(&n->m.repl_conflicts, 1);
+			log_escape(rf->cname, strlen(rf->cname), k, sizeof k);
+			log_info("replication: concurrent versions: the losing one is kept as "
+			    "\"%s\"", k);
+		}
+	}
+	free(rf->mf.chunks);
+	free(rf);
+}
+
+static int
+on_file(struct repl *r, const uint8_t from[NODE_ID_LEN], struct msg_file *mf)
+{
+	struct db_file cur;
+	struct rfile *rf;
+	char *cause = NULL;
+	int rc;
+
+	(void)from;
+	/* already current here: nothing to do (the common case of anti-entropy) */
+	rc = db_file_get(r->n->db, mf->key, 1, &cur, &cause);
+	if (rc == -1) {
+		log_warnx("replication: %s", cause);
+		free(cause);
+	} else if (cur.key != NULL && cur.version == mf->version &&
+	    memcmp(cur.origin, mf->origin, NODE_ID_LEN) == 0) {
+		db_file_clear(&cur);
+		return 0;
+	}
+	db_file_clear(&cur);
+	rf = xcalloc(1, sizeof *rf);
+	rf->r = r;
+	rf->mf = *mf;
+	mf->chunks = NULL; /* taken */
+	mf->nchunks = 0;
+	files_commit_call(r->n, 0, apply_fn, apply_done, rf);
+	return 0;
+}
+
+/* ---- anti-entropy: DIGEST ------------------------------------------------------------ */
+
+static int
+digest_cb(void *arg, const struct db_file *f)
+{
+	struct repl *r = arg;
+
+	repl_digest_add(r->digest, f->key, f->version, f->origin, f->deleted);
+	r->digest_count++;
+	return 0;
+}
+
+static int
+digest_get(struct repl *r)
+{
+	char *cause = NULL;
+
+	if (!r->digest_dirty)
+		return 0;
+	memset(r->digest, 0, sizeof r->digest);
+	r->digest_count = 0;
+	if (db_files_list(r->n->db, 1, digest_cb, r, &cause) == -1) {
+		log_warnx("replication: digest: %s", cause);
+		free(cause);
+		r->digest_dirty = 1;
+		return -1;
+	}
+	r->digest_dirty = 0;
+	return 0;
+}
+
+static void
+send_digest(struct repl *r, const uint8_t to[NODE_ID_LEN], uint8_t flags)
+{
+	struct msg m;
+
+	if (digest_get(r) == -1)
+		return;
+	memset(&m, 0, sizeof m);
+	m.type = MSG_DIGEST;
+	m.u.digest.flags = flags;
+	m.u.digest.count = r->digest_count;
+	memcpy(m.u.digest.bucket, r->digest, sizeof r->digest);
+	net_send_msg(r->n, to, &m);
+}
+
+struct ae_collect {
+	const uint8_t *diff;    /* 256 flags */
+	struct db_file *v;
+	size_t n, cap;
+};
+
+static int
+ae_cb(void *arg, const struct db_file *f)
+{
+	struct ae_collect *a = arg;
+
+	if (!a->diff[repl_bucket(f->key)])
+		return 0;
+	if (a->n == a->cap) {
+		a->cap = a->cap ? 2 * a->cap : 64;
+		a->v = xreallocarray(a->v, a->cap, sizeof *a->v);
+	}
+	a->v[a->n] = *f;
+	a->v[a->n].key = xstrdup(f->key);
+	a->n++;
+	return 0;
+}
+
+static void
+on_digest(struct repl *r, const uint8_t from[NODE_ID_LEN], const struct msg_digest *d)
+{
+	uint8_t diff[MSG_DIGEST_BUCKETS];
+	struct ae_collect a;
+	char *cause = NULL;
+	size_t ndiff = 0, sent = 0, start;
+	uint64_t bytes = 0;
+
+	if (digest_get(r) == -1)
+		return;
+	for (size_t i = 0; i < MSG_DIGEST_BUCKETS; i++) {
+		diff[i] = d->bucket[i] != r->digest[i];
+		ndiff += diff[i];
+	}
+	if (ndiff == 0)
+		return;
+	memset(&a, 0, sizeof a);
+	a.diff = diff;
+	if (db_files_list(r->n->db, 1, ae_cb, &a, &cause) == -1) {
+		log_warnx("replication: anti-entropy: %s", cause);
+		free(cause);
+	}
+	/* our entries of the differing buckets; a large difference goes over several
+	 * rounds, from a random starting point so that every entry gets its turn */
+	start = a.n > 0 ? rnd32(r) % a.n : 0;
+	for (size_t k = 0; k < a.n && bytes < REPL_AE_MAX_BYTES; k++) {
+		struct db_file *f = &a.v[(start + k) % a.n];
+		struct manifest m;
+
+		manifest_init(&m, 0);
+		if (!f->deleted && db_file_manifest(r->n->db, f->id, &m, &cause) != 0) {
+			free(cause);
+			cause = NULL;
+			manifest_free(&m);
+			continue;
+		}
+		if (send_file(r, from, f, &m) == 0) {
+			sent++;
+			bytes += 150 + strlen(f->key) + m.nchunks * HASH_LEN;
+		}
+		manifest_free(&m);
+	}
+	for (size_t k = 0; k < a.n; k++)
+		free(a.v[k].key);
+	free(a.v);
+	if (sent > 0) {
+		char s[NODE_ID_SHORT_LEN + 1];
+		log_debug("anti-entropy with %s: %zu buckets differ, sent %zu entries",
+		    sid(from, s), ndiff, sent);
+	}
+	if (d->flags & MSG_DIGEST_REPLY)
+		send_digest(r, from, 0);
+}
+
+/* ---- eviction: copies this node keeps but is not a holder of ----------------------- */
+
+struct evict_job {
+	struct job job;
+	struct repl *r;
+	uint8_t hash[HASH_LEN];
+	int rc;
+};
+
+static int
+evict_forget(void *arg, const uint8_t h[HASH_LEN])
+{
+	struct tctx *t = arg;
+	char *cause = NULL;
+
+	if (db_chunk_set_local(t->db, h, 0, &cause) == -1) {
+		log_warnx("replication: evict: %s", cause);
+		free(cause);
+		return -1;
+	}
+	return 1;
+}
+
+/* gc thread: under the pin lock, the row says "not held" (committed) before the file
+ * goes; a pinned chunk (a get streaming it) stays. */
+static void
+evict_run(struct job *j, void *ctx)
+{
+	struct evict_job *e = (struct evict_job *)j;
+
+	e->rc = store_gc_chunk(e->r->n->store, e->hash, evict_forget, ctx);
+}
+
+static void
+evict_done(struct job *j)
+{
+	free(j);
+}
+
+static void
+evict(struct repl *r, const uint8_t h[HASH_LEN])
+{
+	struct evict_job *e = xcalloc(1, sizeof *e);
+
+	e->r = r;
+	memcpy(e->hash, h, HASH_LEN);
+	e->job.run = evict_run;
+	e->job.done = evict_done;
+	pool_submit(r->n->gc, &e->job);
+}
+
+/* ---- push (the writer sends a new version's chunks to its holders) ---------------- */
+
+static void
+placed_add(struct push *p, const uint8_t id[NODE_ID_LEN])
+{
+	for (size_t i = 0; i < p->nplaced; i++)
+		if (memcmp(p->placed[i].id, id, NODE_ID_LEN) == 0) {
+			p->placed[i].chunks++;
+			return;
+		}
+	p->placed = xreallocarray(p->placed, p->nplaced + 1, sizeof *p->placed);
+	memcpy(p->placed[p->nplaced].id, id, NODE_ID_LEN);
+	p->placed[p->nplaced++].chunks = 1;
+}
+
+static void
+push_free(struct push *p)
+{
+	struct repl *r = p->r;
+
+	TAILQ_REMOVE(&r->pushes, p, entry);
+	if (p->evcon != NULL)
+		evhttp_connection_set_closecb(p->evcon, NULL, NULL);
+	if (p->req != NULL)
+		push_answer(p, "the daemon is stopping");
+	json_decref(p->reply);
+	manifest_free(&p->m);
+	free(p->placed);
+	free(p->key);
+	free(p);
+}
+
+static void
+push_req_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct push *p = arg;
+
+	(void)evcon;
+	p->req = NULL;
+	p->evcon = NULL;
+}
+
+static void
+push_answer(struct push *p, const char *warning)
+{
+	struct evhttp_request *req = p->req;
+	json_t *o = p->reply, *arr;
+	char hex[2 * NODE_ID_LEN + 1];
+
+	p->reply = NULL;
+	if (p->evcon != NULL)
+		evhttp_connection_set_closecb(p->evcon, NULL, NULL);
+	p->req = NULL;
+	p->evcon = NULL;
+	if (req == NULL) {
+		json_decref(o);
+		return;
+	}
+	arr = json_array();
+	for (size_t i = 0; i < p->nplaced; i++) {
+		hex_encode(p->placed[i].id, NODE_ID_LEN, hex);
+		json_array_append_new(arr, json_pack("{s:s,s:I}", "node", hex, "chunks",
+		    (json_int_t)p->placed[i].chunks));
+	}
+	json_object_set_new(o, "placed", arr);
+	json_object_set_new(o, "replicas", json_pack("{s:I,s:I}", "have",
+	    (json_int_t)(1 + (p->satisfied == p->m.nchunks ? p->need : p->min_acked)),
+	    "target", (json_int_t)(p->need + 1)));
+	if (warning != NULL)
+		json_object_set_new(o, "warning", json_string(warning));
+	api_json(req, 201, o);
+}
+
+static void
+pop_send(struct pop *op, struct ptarget *t)
+{
+	struct repl *r = op->p->r;
+
+	if (send_chunk(r, t->id, MSG_CHUNK_PUT, op->hash, op->buf, op->len) == -1) {
+		t->state = 2;
+		return;
+	}
+	t->state = 0;
+	op->pending++;
+	atomic_fetch_add(&r->n->m.repl_chunks_pushed, 1);
+}
+
+/* Take the next candidate (remote, connected, not a target yet) as a new target. */
+static int
+pop_add_target(struct pop *op)
+{
+	struct rpeer *rp;
+
+	if (op->buf == NULL)
+		return -1; /* the bytes are gone: the repair scan of the holder fetches it */
+	while (op->next_cand < op->ncand) {
+		uint8_t *id = op->cand[op->next_cand++];
+
+		if ((rp = rp_find(op->p->r, id)) == NULL || !rp->up)
+			continue;
+		op->t = xreallocarray(op->t, op->nt + 1, sizeof *op->t);
+		memcpy(op->t[op->nt].id, id, NODE_ID_LEN);
+		op->t[op->nt].state = 2;
+		pop_send(op, &op->t[op->nt]);
+		op->nt++;
+		if (op->t[op->nt - 1].state == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static void
+pop_finish(struct pop *op)
+{
+	struct push *p = op->p;
+
+	TAILQ_REMOVE(&p->ops, op, entry);
+	p->inflight--;
+	p->finished++;
+	if (p->finished == 1 || op->acked < p->min_acked)
+		p->min_acked = op->acked;
+	if (p->need == 0)
+		p->satisfied++;
+	/* the writer is not a holder and every holder has it now: drop our copy */
+	if (!op->self_holder && op->r_eff > 0 && op->holder_acks >= op->r_eff &&
+	    !p->r->stopping)
+		evict(p->r, op->hash);
+	if (op->buf != NULL)
+		rbuf_release(NULL, 0, op->buf);
+	free(op->cand);
+	free(op->t);
+	free(op);
+	push_pump(p);
+}
+
+/* The chunk was read: choose its targets and send it. 1 if the op is over already
+ * (nothing to send to; pop_finish ran and may have freed the push). */
+static int
+pop_start(struct pop *op)
+{
+	struct push *p = op->p;
+	struct repl *r = p->r;
+	uint8_t (*live)[NODE_ID_LEN];
+	size_t nlive, *idx, k, R, i, rank;
+	unsigned remote_holders = 0;
+	int eph = r->n->cfg->ephemeral;
+
+	live = xcalloc(r->npeers + 1, NODE_ID_LEN);
+	idx = xcalloc(r->npeers + 1, sizeof *idx);
+	nlive = live_nodes(r, live);
+	k = repl_place(op->hash, (const uint8_t (*)[32])live, nlive, 0, idx);
+	/* an ephemeral node (a short-lived client) is never a holder: rank without it */
+	R = r_eff(r, eph ? nlive - 1 : nlive);
+	op->cand = xcalloc(k, NODE_ID_LEN);
+	/* holders first (ranked), then the others: NACKs and missing holders move down */
+	for (i = 0, rank = 0; i < k; i++) {
+		struct rpeer *rp;
+
+		if (idx[i] == 0) {
+			if (!eph && rank++ < R)
+				op->self_holder = 1;
+			continue; /* self */
+		}
+		rp = rp_find(r, live[idx[i]]);
+		if (rp == NULL || !rp->up) {
+			rank++;
+			continue;
+		}
+		memcpy(op->cand[op->ncand++], live[idx[i]], NODE_ID_LEN);
+		if (rank++ < R)
+			remote_holders++;
+	}
+	op->remote_holders = remote_holders;
+	op->r_eff = (unsigned)R;
+	free(live);
+	free(idx);
+	/* every connected holder, and more if min copies need more */
+	while (op->next_cand < op->ncand &&
+	    (op->next_cand < remote_holders || op->pending < p->need))
+		if (pop_add_target(op) == -1)
+			break;
+	/* the evbuffers hold references until the bytes left; ours goes now, so memory is
+	 * bounded by what is queued, not by what awaits acknowledgement */
+	rbuf_release(NULL, 0, op->buf);
+	op->buf = NULL;
+	if (op->pending == 0) {
+		pop_finish(op);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+pop_read_run(struct job *j, void *ctx)
+{
+	struct pop *op = (struct pop *)((char *)j - offsetof(struct pop, job));
+	struct store *s = op->p->r->n->store;
+	char *cause = NULL;
+	uint64_t size;
+	size_t off = 0;
+	int fd;
+
+	(void)ctx;
+	op->rc = store_open_chunk(s, op->hash, &fd, &size, &cause);
+	free(cause);
+	if (op->rc != 0)
+		return;
+	if (size != op->len) {
+		close(fd);
+		op->rc = 2;
+		return;
+	}
+	op->buf->p = xmalloc(op->len ? op->len : 1);
+	while (off < op->len) {
+		ssize_t k = pread(fd, op->buf->p + off, op->len - off, (off_t)off);
+		if (k <= 0) {
+			if (k == -1 && errno == EINTR)
+				continue;
+			op->rc = -1;
+			break;
+		}
+		off += (size_t)k;
+	}
+	close(fd);
+}
+
+static void
+pop_read_done(struct job *j)
+{
+	struct pop *op = (struct pop *)((char *)j - offsetof(struct pop, job));
+	struct push *p = op->p;
+
+	p->reading = 0;
+	op->reading = 0;
+	if (op->rc != 0 || p->r->stopping) {
+		char hex[HASH_HEX];
+
+		if (!p->r->stopping) {
+			hex_encode(op->hash, HASH_LEN, hex);
+			log_warnx("replication: chunk %s of \"%s\" cannot be read here (%s): not "
+			    "pushed", hex, p->key, op->rc == 1 ? "missing" : op->rc == 2 ?
+			    "wrong size" : "read error");
+		}
+		pop_finish(op);
+		return;
+	}
+	if (pop_start(op) == 0)
+		push_pump(p);
+}
+
+/* Some connected peer has REPL_OUT_SOFT queued: read no further ahead. */
+static int
+outq_full(struct repl *r)
+{
+	struct rpeer *rp;
+
+	TAILQ_FOREACH(rp, &r->peers, entry)
+		if (rp->up && net_peer_outq(r->n, rp->id) >= REPL_OUT_SOFT)
+			return 1;
+	return 0;
+}
+
+static void
+push_pump(struct push *p)
+{
+	struct repl *r = p->r;
+
+	if (p->req != NULL && (p->satisfied == p->m.nchunks ||
+	    (p->finished == p->m.nchunks && p->inflight == 0))) {
+		push_answer(p, p->satisfied == p->m.nchunks ? NULL :
+		    "fewer copies than --min-copies: some replicas failed");
+	}
+	if (!r->stopping && !p->reading && p->next < p->m.nchunks &&
+	    p->inflight < REPL_PUSH_WINDOW && !outq_full(r)) {
+		struct pop *op = xcalloc(1, sizeof *op);
+
+		op->p = p;
+		op->idx = p->next++;
+		memcpy(op->hash, p->m.chunks[op->idx], HASH_LEN);
+		op->len = manifest_chunk_len(&p->m, op->idx);
+		op->buf = xcalloc(1, sizeof *op->buf);
+		op->buf->refs = 1;
+		op->reading = 1;
+		TAILQ_INSERT_TAIL(&p->ops, op, entry);
+		p->inflight++;
+		p->reading = 1;
+		op->job.run = pop_read_run;
+		op->job.done = pop_read_done;
+		pool_submit(r->n->workers, &op->job);
+		return;
+	}
+	if (p->finished == p->m.nchunks && p->inflight == 0 && p->req == NULL)
+		push_free(p);
+}
+
+/* A CHUNK_ACK: its op and target. */
+static void
+on_ack(struct repl *r, const uint8_t from[NODE_ID_LEN], const struct msg_chunk_ref *a)
+{
+	struct push *p;
+	struct pop *op;
+	char s[NODE_ID_SHORT_LEN + 1], hex[HASH_HEX];
+
+	TAILQ_FOREACH(p, &r->pushes, entry) {
+		TAILQ_FOREACH(op, &p->ops, entry) {
+			if (op->reading || memcmp(op->hash, a->hash, HASH_LEN) != 0)
+				continue;
+			for (size_t i = 0; i < op->nt; i++) {
+				struct ptarget *t = &op->t[i];
+
+				if (t->state != 0 || memcmp(t->id, from, NODE_ID_LEN) != 0)
+					continue;
+				op->pending--;
+				if (a->status == MSG_CHUNK_OK) {
+					t->state = 1;
+					if (++op->acked == p->need)
+						p->satisfied++; /* min copies of this chunk */
+					if (i < op->remote_holders)
+						op->holder_acks++;
+					placed_add(p, from);
+					shares_add(r, from, (const uint8_t (*)[HASH_LEN])op->hash, 1);
+				} else {
+					t->state = 2;
+					p->failures++;
+					atomic_fetch_add(&r->n->m.repl_push_failures, 1);
+					hex_encode(op->hash, HASH_LEN, hex);
+					log_warnx("replication: peer %s refused chunk %.16s of \"%s\" "
+					    "(%s): replica failed", sid(from, s), hex, p->key,
+					    a->status == MSG_CHUNK_NOSPACE ? "no space left" :
+					    a->status == MSG_CHUNK_BADHASH ? "hash mismatch" :
+					    "error");
+					if (op->acked + op->pending < p->need ||
+					    op->acked + op->pending < op->nt)
+						pop_add_target(op);
+				}
+				if (op->pending == 0)
+					pop_finish(op); /* pumps (and may free p) */
+				else
+					push_pump(p);
+				return;
+			}
+		}
+	}
+}
+
+int
+repl_local_commit(struct node *n, const struct db_file *f, const struct manifest *m,
+    struct evhttp_request *req, json_t *reply)
+{
+	struct repl *r = n->repl;
+	uint8_t (*up)[NODE_ID_LEN];
+	size_t k, i;
+	struct push *p;
+	unsigned want, nu;
+
+	if (r == NULL || r->stopping)
+		return 0;
+	r->digest_dirty = 1;
+	/* the metadata goes to every connected peer now */
+	up = xcalloc(r->npeers + 1, NODE_ID_LEN);
+	k = up_peers(r, up);
+	for (i = 0; i < k; i++)
+		send_file(r, up[i], f, m);
+	free(up);
+	nu = (unsigned)k;
+	if (f->deleted || m == NULL || m->nchunks == 0 || nu == 0) {
+		if (reply != NULL && !f->deleted && nu == 0 && n->cfg->min_copies > 1)
+			json_object_set_new(reply, "warning", json_string("no peer is connected: "
+			    "stored on this node only (1 copy)"));
+		return 0;
+	}
+	if (m->nchunks > MSG_FILE_MAX_CHUNKS || m->chunk_size > MSG_CHUNK_MAX)
+		return 0; /* not replicable (documented limits); logged by send_file */
+	p = xcalloc(1, sizeof *p);
+	p->r = r;
+	p->key = xstrdup(f->key);
+	manifest_init(&p->m, m->chunk_size);
+	for (uint64_t c = 0; c < m->nchunks; c++)
+		manifest_add(&p->m, m->chunks[c]);
+	p->m.size = m->size;
+	memcpy(p->m.file_hash, m->file_hash, HASH_LEN);
+	TAILQ_INIT(&p->ops);
+	p->started_ms = mono_ms();
+	want = (unsigned)(n->cfg->min_copies > 0 ? n->cfg->min_copies : 1);
+	{
+		size_t R = n->cfg->replicas == 0 ? nu + 1 : (size_t)n->cfg->replicas;
+		if (want > R)
+			want = (unsigned)R;
+	}
+	if (want > nu + 1)
+		want = nu + 1;
+	p->need = want - 1;
+	if (n->cfg->ephemeral) {
+		/* a client node leaves right after: wait for every holder's copy */
+		size_t R = n->cfg->replicas == 0 ? nu : (size_t)n->cfg->replicas;
+		p->need = (unsigned)(R < nu ? R : nu);
+	}
+	TAILQ_INSERT_TAIL(&r->pushes, p, entry);
+	if (p->need > 0 && req != NULL) {
+		p->req = req;
+		p->reply = reply;
+		p->evcon = evhttp_request_get_connection(req);
+		if (p->evcon != NULL)
+			evhttp_connection_set_closecb(p->evcon, push_req_closed, p);
+		push_pump(p);
+		return 1;
+	}
+	push_pump(p);
+	return 0;
+}
+
+/* ---- receiving and storing a chunk (CHUNK_PUT, CHUNK_DATA) ------------------------- */
+
+struct want;
+
+struct rx {
+	struct job job;
+	struct repl *r;
+	uint8_t from[NODE_ID_LEN];
+	uint8_t hash[HASH_LEN];
+	uint8_t *data;
+	size_t len;
+	int fetched;            /* CHUNK_DATA for a want (else CHUNK_PUT) */
+	int pinned;
+	uint8_t status;
+};
+
+static void want_stored(struct repl *r, const uint8_t h[HASH_LEN], int ok,
+    const uint8_t from[NODE_ID_LEN], uint8_t status);
+
+static void
+rx_run(struct job *j, void *ctx)
+{
+	struct rx *x = (struct rx *)j;
+	struct tctx *t = ctx;
+	struct store *s = x->r->n->store;
+	uint8_t h[HASH_LEN];
+	char *cause = NULL;
+	int rc;
+
+	hash_buf(x->data, x->len, h);
+	if (memcmp(h, x->hash, HASH_LEN) != 0) {
+		x->status = MSG_CHUNK_BADHASH;
+		return;
+	}
+	store_pin(s, x->hash);
+	x->pinned = 1;
+	/* a replica we hold already is not written again; a fetched chunk always is
+	 * (it was fetched because the copy here is missing or bad) */
+	rc = x->fetched ? 0 : db_chunk_have(t->db, x->hash, &cause);
+	free(cause);
+	cause = NULL;
+	if (rc == 1) {
+		x->status = MSG_CHUNK_OK; /* held already; the commit below is a no-op */
+		return;
+	}
+	if (store_write_chunk(s, x->hash, x->data, x->len, &cause) == -1) {
+		x->status = errno == ENOSPC || errno == EDQUOT ? MSG_CHUNK_NOSPACE :
+		    MSG_CHUNK_FAILED;
+		log_warnx("replication: storing a chunk: %s", cause);
+		free(cause);
+		return;
+	}
+	x->status = MSG_CHUNK_OK;
+}
+
+static void
+rx_finish(struct rx *x)
+{
+	struct repl *r = x->r;
+	struct rpeer *rp;
+
+	if (x->pinned)
+		store_unpin(r->n->store, x->hash);
+	if (!r->stopping) {
+		if ((rp = rp_find(r, x->from)) != NULL && !x->fetched && rp->rx > 0)
+			rp->rx--;
+		if (x->status == MSG_CHUNK_OK)
+			have_queue(r, x->hash);
+		if (x->fetched)
+			want_stored(r, x->hash, x->status == MSG_CHUNK_OK, x->from, x->status);
+		else {
+			send_ref(r, x->from, MSG_CHUNK_ACK, x->hash, x->status);
+			if (x->status == MSG_CHUNK_OK)
+				atomic_fetch_add(&r->n->m.repl_chunks_received, 1);
+		}
+	}
+	free(x->data);
+	free(x);
+}
+
+static int
+rx_commit_fn(struct node *n, struct db *db, void *arg)
+{
+	struct rx *x = arg;
+	char *cause = NULL;
+
+	(void)n;
+	if (db_chunk_put(db, x->hash, x->len, &cause) == -1 ||
+	    (x->fetched && db_share_set_known(db, x->from, x->hash, wall_ms(), &cause) == -1)) {
+		log_warnx("replication: %s", cause);
+		free(cause);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+rx_committed(struct node *n, void *arg, int rc)
+{
+	struct rx *x = arg;
+
+	(void)n;
+	x->status = rc == 0 ? MSG_CHUNK_OK : rc == -2 ? MSG_CHUNK_NOSPACE : MSG_CHUNK_FAILED;
+	rx_finish(x);
+}
+
+static void
+rx_done(struct job *j)
+{
+	struct rx *x = (struct rx *)j;
+
+	free(x->data);
+	x->data = NULL;
+	if (x->status != MSG_CHUNK_OK || x->r->stopping) {
+		rx_finish(x);
+		return;
+	}
+	/* durable (batched syncfs) and recorded before it is acknowledged */
+	files_commit_call(x->r->n, 1, rx_commit_fn, rx_committed, x);
+}
+
+static void
+rx_start(struct repl *r, const uint8_t from[NODE_ID_LEN], struct msg_chunk *c, int fetched)
+{
+	struct rx *x = xcalloc(1, sizeof *x);
+
+	x->r = r;
+	memcpy(x->from, from, NODE_ID_LEN);
+	memcpy(x->hash, c->hash, HASH_LEN);
+	x->data = c->data;
+	x->len = c->len;
+	c->data = NULL; /* taken */
+	c->len = 0;
+	x->fetched = fetched;
+	x->job.run = rx_run;
+	x->job.done = rx_done;
+	atomic_fetch_add(&r->n->m.repl_bytes_received, x->len);
+	pool_submit(r->n->workers, &x->job);
+}
+
+static void
+on_put(struct repl *r, const uint8_t from[NODE_ID_LEN], struct msg_chunk *c)
+{
+	struct rpeer *rp = rp_find(r, from);
+
+	if (rp == NULL || rp->rx >= REPL_RX_MAX) {
+		send_ref(r, from, MSG_CHUNK_ACK, c->hash, MSG_CHUNK_FAILED);
+		return;
+	}
+	rp->rx++;
+	rx_start(r, from, c, 0);
+}
+
+/* ---- serving CHUNK_GET ------------------------------------------------------------- */
+
+struct sv {
+	struct job job;
+	struct repl *r;
+	uint8_t from[NODE_ID_LEN];
+	uint8_t hash[HASH_LEN];
+	struct rbuf *buf;
+	size_t n;
+	int rc;
+};
+
+static int
+unheld_fn(struct node *n, struct db *db, void *arg)
+{
+	char *cause = NULL;
+
+	(void)n;
+	if (db_chunk_set_local(db, arg, 0, &cause) == -1) {
+		log_warnx("replication: %s", cause);
+		free(cause);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+unheld_done(struct node *n, void *arg, int rc)
+{
+	(void)n;
+	(void)rc;
+	free(arg);
+}
+
+static void
+sv_run(struct job *j, void *ctx)
+{
+	struct sv *v = (struct sv *)j;
+	char *cause = NULL;
+
+	(void)ctx;
+	v->buf->p = xmalloc(MSG_CHUNK_MAX);
+	v->rc = store_read_chunk(v->r->n->store, v->hash, v->buf->p, MSG_CHUNK_MAX, &v->n,
+	    &cause);
+	free(cause);
+}
+
+static void
+sv_done(struct job *j)
+{
+	struct sv *v = (struct sv *)j;
+	struct repl *r = v->r;
+	struct rpeer *rp;
+	struct msg m;
+
+	if (!r->stopping) {
+		if ((rp = rp_find(r, v->from)) != NULL && rp->serving > 0)
+			rp->serving--;
+		if (v->rc == 0) {
+			send_chunk(r, v->from, MSG_CHUNK_DATA, v->hash, v->buf, v->n);
+		} else {
+			memset(&m, 0, sizeof m);
+			m.type = MSG_CHUNK_DATA;
+			memcpy(m.u.chunk.hash, v->hash, HASH_LEN);
+			m.u.chunk.status = v->rc == 2 ? MSG_CHUNK_CORRUPT : MSG_CHUNK_MISSING;
+			net_send_msg(r->n, v->from, &m);
+			if (v->rc == 2) {
+				char hex[HASH_HEX];
+				uint8_t *h = xmalloc(HASH_LEN);
+
+				/* not held any more: the repair scan fetches it back */
+				hex_encode(v->hash, HASH_LEN, hex);
+				log_warnx("replication: chunk %s is corrupt on this node: "
+				    "fetching it again from a holder", hex);
+				atomic_fetch_add(&r->n->m.chunk_verify_failures, 1);
+				memcpy(h, v->hash, HASH_LEN);
+				files_commit_call(r->n, 0, unheld_fn, unheld_done, h);
+				r->last_scan_ms = 0;
+			}
+		}
+	}
+	rbuf_release(NULL, 0, v->buf);
+	free(v);
+}
+
+static void
+on_get(struct repl *r, const uint8_t from[NODE_ID_LEN], const struct msg_chunk_ref *g)
+{
+	struct rpeer *rp = rp_find(r, from);
+	struct sv *v;
+	struct msg m;
+
+	if (rp == NULL || rp->serving >= REPL_SERVE_MAX) {
+		memset(&m, 0, sizeof m);
+		m.type = MSG_CHUNK_DATA;
+		memcpy(m.u.chunk.hash, g->hash, HASH_LEN);
+		m.u.chunk.status = MSG_CHUNK_MISSING;
+		net_send_msg(r->n, from, &m);
+		return;
+	}
+	rp->serving++;
+	v = xcalloc(1, sizeof *v);
+	v->r = r;
+	memcpy(v->from, from, NODE_ID_LEN);
+	memcpy(v->hash, g->hash, HASH_LEN);
+	v->buf = xcalloc(1, sizeof *v->buf);
+	v->buf->refs = 1;
+	v->job.run = sv_run;
+	v->job.done = sv_done;
+	pool_submit(r->n->workers, &v->job);
+}
+
+/* ---- wants and fetches ---------------------------------------------------------------- */
+
+static unsigned
+wbucket(const uint8_t h[HASH_LEN])
+{
+	return ((unsigned)h[0] << 8 | h[1]) % REPL_WANT_BUCKETS;
+}
+
+static struct want *
+want_find(struct repl *r, const uint8_t h[HASH_LEN])
+{
+	struct want *w;
+
+	for (w = r->wtab[wbucket(h)]; w != NULL; w = w->hnext)
+		if (memcmp(w->hash, h, HASH_LEN) == 0)
+			return w;
+	return NULL;
+}
+
+static struct want *
+want_get(struct repl *r, const uint8_t h[HASH_LEN], int background)
+{
+	struct want *w = want_find(r, h);
+	unsigned b;
+
+	if (w != NULL)
+		return w;
+	w = xcalloc(1, sizeof *w);
+	memcpy(w->hash, h, HASH_LEN);
+	w->state = W_QUEUED;
+	w->background = background;
+	b = wbucket(h);
+	w->hnext = r->wtab[b];
+	r->wtab[b] = w;
+	TAILQ_INSERT_TAIL(&r->queued, w, q);
+	r->nwants++;
+	if (background)
+		r->nbg++;
+	return w;
+}
+
+static void
+fetch_finish(struct repl *r, struct fetch *f)
+{
+	TAILQ_REMOVE(&r->fetches, f, entry);
+	if (f->done != NULL)
+		f->done(f->arg, !f->failed, f->failed ? f->why : NULL);
+	free(f);
+}
+
+/* The want is over: take it out, then tell its fetches. */
+static void
+want_end(struct repl *r, struct want *w, int ok, const char *why)
+{
+	struct want **pp = &r->wtab[wbucket(w->hash)];
+	struct waiter *waiters = w->waiters;
+	unsigned nw = w->nwaiters;
+
+	while (*pp != w)
+		pp = &(*pp)->hnext;
+	*pp = w->hnext;
+	if (w->state == W_QUEUED)
+		TAILQ_REMOVE(&r->queued, w, q);
+	else if (w->state == W_ASKED)
+		TAILQ_REMOVE(&r->asked, w, q);
+	r->nwants--;
+	if (w->background)
+		r->nbg--;
+	if (ok) {
+		atomic_fetch_add(&r->n->m.repl_chunks_fetched, 1);
+		if (w->background)
+			atomic_fetch_add(&r->n->m.repl_repairs, 1);
+	} else {
+		char hex[HASH_HEX];
+
+		hex_encode(w->hash, HASH_LEN, hex);
+		atomic_fetch_add(&r->n->m.repl_fetch_failures, 1);
+		log_info("replication: chunk %.16s cannot be fetched: %s", hex, why);
+	}
+	free(w->tried);
+	free(w);
+	for (unsigned i = 0; i < nw; i++) {
+		struct fetch *f = waiters[i].f;
+
+		if (!ok && !f->failed) {
+			f->failed = 1;
+			snprintf(f->why, sizeof f->why, "%s", why);
+		}
+		if (f->each != NULL)
+			f->each(f->arg, waiters[i].idx, ok, why);
+		if (--f->remaining == 0)
+			fetch_finish(r, f);
+	}
+	free(waiters);
+}
+
+static void
+want_tried(struct want *w, const uint8_t id[NODE_ID_LEN])
+{
+	w->tried = xreallocarray(w->tried, w->ntried + 1, NODE_ID_LEN);
+	memcpy(w->tried[w->ntried++], id, NODE_ID_LEN);
+}
+
+static int
+want_was_tried(const struct want *w, const uint8_t id[NODE_ID_LEN])
+{
+	for (unsigned i = 0; i < w->ntried; i++)
+		if (memcmp(w->tried[i], id, NODE_ID_LEN) == 0)
+			return 1;
+	return 0;
+}
+
+/* Back to the queue after a failed source. */
+static void
+want_requeue(struct repl *r, struct want *w)
+{
+	if (w->state == W_ASKED)
+		TAILQ_REMOVE(&r->asked, w, q);
+	w->state = W_QUEUED;
+	TAILQ_INSERT_TAIL(&r->queued, w, q);
+}
+
+/* Choose a source for each queued want: among the untried connected peers ranked for
+ * the chunk, the holders (top R) first, the least busy of them; others only when
+ * every holder was tried. */
+static void
+want_pump(struct repl *r)
+{
+	struct want *w, *next;
+	uint8_t (*up)[NODE_ID_LEN], (*live)[NODE_ID_LEN];
+	size_t nu, *idx, k, R;
+
+	if (r->stopping || TAILQ_EMPTY(&r->queued))
+		return;
+	up = xcalloc(r->npeers + 1, NODE_ID_LEN);
+	live = xcalloc(r->npeers + 1, NODE_ID_LEN);
+	idx = xcalloc(r->npeers + 1, sizeof *idx);
+	nu = up_peers(r, up);
+	R = r_eff(r, live_nodes(r, live));
+	for (w = TAILQ_FIRST(&r->queued); w != NULL; w = next) {
+		struct rpeer *best = NULL, *rp;
+		int untried = 0, room = 0;
+
+		next = TAILQ_NEXT(w, q);
+		/* every peer's window is full: nothing more can be asked now (and ranking
+		 * every queued chunk would cost a hash per peer each time) */
+		TAILQ_FOREACH(rp, &r->peers, entry)
+			if (rp->up && rp->gets < REPL_GET_WINDOW)
+				room = 1;
+		if (!room)
+			break;
+		k = repl_place(w->hash, (const uint8_t (*)[32])up, nu, 0, idx);
+		for (int pass = 0; pass < 2 && best == NULL; pass++) {
+			for (size_t i = 0; i < k; i++) {
+				int holder = i < R;
+
+				if ((pass == 0) != holder || want_was_tried(w, up[idx[i]]))
+					continue;
+				rp = rp_find(r, up[idx[i]]);
+				if (rp == NULL)
+					continue;
+				untried++;
+				if (rp->gets >= REPL_GET_WINDOW)
+					continue;
+				if (best == NULL || rp->gets < best->gets)
+					best = rp;
+			}
+			if (pass == 0 && untried > 0)
+				break; /* holders are busy: wait for them */
+		}
+		if (best == NULL) {
+			if (untried == 0)
+				want_end(r, w, 0, "no connected node has it");
+			continue;
+		}
+		TAILQ_REMOVE(&r->queued, w, q);
+		w->state = W_ASKED;
+		TAILQ_INSERT_TAIL(&r->asked, w, q);
+		memcpy(w->src, best->id, NODE_ID_LEN);
+		w->asked_ms = mono_ms();
+		best->gets++;
+		send_ref(r, best->id, MSG_CHUNK_GET, w->hash, 0);
+	}
+	free(up);
+	free(live);
+	free(idx);
+}
+
+static void
+on_data(struct repl *r, const uint8_t from[NODE_ID_LEN], struct msg_chunk *c)
+{
+	struct want *w = want_find(r, c->hash);
+	struct rpeer *rp = rp_find(r, from);
+	char s[NODE_ID_SHORT_LEN + 1], hex[HASH_HEX];
+
+	if (w == NULL || w->state != W_ASKED || memcmp(w->src, from, NODE_ID_LEN) != 0)
+		return; /* late or unasked: dropped (msg_clear frees the data) */
+	if (rp != NULL && rp->gets > 0)
+		rp->gets--;
+	if (c->status != MSG_CHUNK_OK) {
+		if (c->status == MSG_CHUNK_CORRUPT) {
+			hex_encode(c->hash, HASH_LEN, hex);
+			log_warnx("replication: peer %s reports chunk %.16s corrupt: asking "
+			    "another holder", sid(from, s), hex);
+			atomic_fetch_add(&r->n->m.repl_bad_chunks, 1);
+		}
+		want_tried(w, from);
+		want_requeue(r, w);
+		want_pump(r);
+		return;
+	}
+	TAILQ_REMOVE(&r->asked, w, q);
+	w->state = W_STORING;
+	rx_start(r, from, c, 1);
+	want_pump(r);
+}
+
+/* A fetched chunk was verified and stored (ok), or not. */
+static void
+want_stored(struct repl *r, const uint8_t h[HASH_LEN], int ok,
+    const uint8_t from[NODE_ID_LEN], uint8_t status)
+{
+	struct want *w = want_find(r, h);
+	char s[NODE_ID_SHORT_LEN + 1], hex[HASH_HEX];
+
+	if (w == NULL || w->state != W_STORING)
+		return;
+	if (ok) {
+		want_end(r, w, 1, NULL);
+		want_pump(r);
+		return;
+	}
+	if (status == MSG_CHUNK_BADHASH) {
+		hex_encode(h, HASH_LEN, hex);
+		log_warnx("replication: peer %s sent chunk %.16s with other bytes (hash "
+		    "mismatch): asking another holder", sid(from, s), hex);
+		atomic_fetch_add(&r->n->m.chunk_verify_failures, 1);
+		atomic_fetch_add(&r->n->m.repl_bad_chunks, 1);
+		want_tried(w, from);
+		w->state = W_QUEUED;
+		TAILQ_INSERT_TAIL(&r->queued, w, q);
+		want_pump(r);
+		return;
+	}
+	w->state = W_QUEUED; /* so that want_end does not unlink it from a list */
+	TAILQ_INSERT_TAIL(&r->queued, w, q);
+	want_end(r, w, 0, status == MSG_CHUNK_NOSPACE ? "no space left on this node" :
+	    "cannot store it on this node");
+}
+
+static int fetch_start(struct node *n, const uint8_t (*hashes)[32], uint64_t count,
+    void (*done)(void *arg, int ok, const char *why),
+    void (*each)(void *arg, uint64_t idx, int ok, const char *why), void *arg);
+
+int
+repl_fetch(struct node *n, const uint8_t (*hashes)[32], uint64_t count,
+    void (*done)(void *arg, int ok, const char *why), void *arg)
+{
+	return fetch_start(n, hashes, count, done, NULL, arg);
+}
+
+int
+repl_fetch_each(struct node *n, const uint8_t (*hashes)[32], uint64_t count,
+    void (*each)(void *arg, uint64_t idx, int ok, const char *why), void *arg)
+{
+	return fetch_start(n, hashes, count, NULL, each, arg);
+}
+
+static int
+fetch_start(struct node *n, const uint8_t (*hashes)[32], uint64_t count,
+    void (*done)(void *arg, int ok, const char *why),
+    void (*each)(void *arg, uint64_t idx, int ok, const char *why), void *arg)
+{
+	struct repl *r = n->repl;
+	struct fetch *f;
+
+	if (r == NULL || r->stopping || nup(r) == 0 || count == 0)
+		return -1;
+	f = xcalloc(1, sizeof *f);
+	f->done = done;
+	f->each = each;
+	f->arg = arg;
+	f->remaining = count;
+	TAILQ_INSERT_TAIL(&r->fetches, f, entry);
+	for (uint64_t i = 0; i < count; i++) {
+		struct want *w = want_get(r, hashes[i], 0);
+
+		if (w->background) {
+			w->background = 0;
+			r->nbg--;
+		}
+		w->waiters = xreallocarray(w->waiters, w->nwaiters + 1, sizeof *w->waiters);
+		w->waiters[w->nwaiters].f = f;
+		w->waiters[w->nwaiters++].idx = i;
+	}
+	want_pump(r);
+	return 0;
+}
+
+void
+repl_fetch_cancel(struct node *n, void *arg)
+{
+	struct repl *r = n->repl;
+	struct fetch *f;
+
+	if (r == NULL)
+		return;
+	TAILQ_FOREACH(f, &r->fetches, entry)
+		if (f->arg == arg) {
+			f->done = NULL;
+			f->each = NULL;
+		}
+}
+
+/* ---- repair scan -------------------------------------------------------------------- */
+
+struct scan_file {
+	int64_t id;
+	uint64_t version;
+	uint8_t origin[NODE_ID_LEN];
+};
+
+struct scan_collect {
+	struct scan_file *v;
+	size_t n, cap;
+};
+
+static int
+scan_cb(void *arg, const struct db_file *f)
+{
+	struct scan_collect *a = arg;
+
+	if (f->chunks_present >= f->nchunks)
+		return 0;
+	if (a->n == a->cap) {
+		a->cap = a->cap ? 2 * a->cap : 64;
+		a->v = xreallocarray(a->v, a->cap, sizeof *a->v);
+	}
+	a->v[a->n].id = f->id;
+	a->v[a->n].version = f->version;
+	memcpy(a->v[a->n].origin, f->origin, NODE_ID_LEN);
+	a->n++;
+	return 0;
+}
+
+static int
+expire_fn(struct node *n, struct db *db, void *arg)
+{
+	uint64_t cutoff, k = 0;
+	int64_t ms = wall_ms() - n->cfg->tombstone_s * 1000;
+	char *cause = NULL;
+
+	(void)arg;
+	cutoff = ms > 0 ? (uint64_t)ms << 16 : 0;
+	if (db_tombstones_expire(db, cutoff, &k, &cause) == -1) {
+		log_warnx("replication: %s", cause);
+		free(cause);
+		return -1;
+	}
+	if (k > 0)
+		log_info("replication: %" PRIu64 " tombstones older than the retention expired",
+		    k);
+	return 0;
+}
+
+static void
+expire_done(struct node *n, void *arg, int rc)
+{
+	(void)arg;
+	if (rc == 0 && n->repl != NULL)
+		n->repl->digest_dirty = 1;
+}
+
+static void
+scan(struct repl *r)
+{
+	struct scan_collect a;
+	uint8_t (*live)[NODE_ID_LEN];
+	size_t nlive, *idx, started = 0;
+	char *cause = NULL;
+	int64_t now = wall_ms();
+
+	files_commit_call(r->n, 0, expire_fn, expire_done, NULL);
+	if (nup(r) == 0 || r->nbg > REPL_SCAN_MAX_WANTS / 2 || r->n->cfg->ephemeral)
+		return;
+	memset(&a, 0, sizeof a);
+	if (db_files_list(r->n->db, 0, scan_cb, &a, &cause) == -1) {
+		log_warnx("replication: repair scan: %s", cause);
+		free(cause);
+		return;
+	}
+	live = xcalloc(r->npeers + 1, NODE_ID_LEN);
+	idx = xcalloc(r->npeers + 1, sizeof *idx);
+	nlive = live_nodes(r, live);
+	for (size_t i = 0; i < a.n && started < REPL_SCAN_MAX_WANTS; i++) {
+		struct manifest m;
+		struct rpeer *o = rp_find(r, a.v[i].origin);
+
+		/* a young version whose writer is connected: it is pushing the chunks */
+		if (now - repl_version_ms(a.v[i].version) < REPL_YOUNG_MS && o != NULL && o->up)
+			continue;
+		if (db_file_manifest(r->n->db, a.v[i].id, &m, &cause) != 0) {
+			free(cause);
+			cause = NULL;
+			continue;
+		}
+		for (uint64_t c = 0; c < m.nchunks && started < REPL_SCAN_MAX_WANTS; c++) {
+			if (want_find(r, m.chunks[c]) != NULL ||
+			    !self_holds(r, m.chunks[c], live, nlive, idx))
+				continue;
+			if (db_chunk_have(r->n->db, m.chunks[c], &cause) != 0) {
+				free(cause);
+				cause = NULL;
+				continue;
+			}
+			want_get(r, m.chunks[c], 1);
+			started++;
+		}
+		manifest_free(&m);
+	}
+	free(a.v);
+	free(live);
+	free(idx);
+	if (started > 0) {
+		log_info("replication: fetching %zu chunks this node should hold", started);
+		want_pump(r);
+	}
+}
+
+/* ---- timer, peers, messages -------------------------------------------------------- */
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct repl *r = arg;
+	uint64_t now = mono_ms();
+	struct want *w, *next;
+	struct push *p, *pn;
+
+	(void)fd;
+	(void)what;
+	if (r->stopping)
+		return;
+	/* CHUNK_GETs unanswered too long: next source */
+	for (w = TAILQ_FIRST(&r->asked); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, q);
+		if (now - w->asked_ms > REPL_FETCH_TIMEOUT_MS) {
+			struct rpeer *rp = rp_find(r, w->src);
+
+			if (rp != NULL && rp->gets > 0)
+				rp->gets--;
+			want_tried(w, w->src);
+			want_requeue(r, w);
+		}
+	}
+	want_pump(r);
+	/* stores waiting too long for their min copies are answered with a warning */
+	for (p = TAILQ_FIRST(&r->pushes); p != NULL; p = pn) {
+		pn = TAILQ_NEXT(p, entry);
+		if (p->req != NULL && now - p->started_ms > REPL_MIN_COPIES_WAIT_MS)
+			push_answer(p, "fewer copies than --min-copies after waiting: the rest "
+			    "replicates in the background");
+	}
+	if (now - r->last_have_ms >= REPL_HAVE_FLUSH_MS) {
+		r->last_have_ms = now;
+		have_flush(r);
+	}
+	if (now - r->last_ae_ms >= (uint64_t)r->n->cfg->anti_entropy_ms) {
+		uint8_t (*up)[NODE_ID_LEN] = xcalloc(r->npeers + 1, NODE_ID_LEN);
+		size_t k = up_peers(r, up);
+
+		r->last_ae_ms = now;
+		if (k > 0)
+			send_digest(r, up[rnd32(r) % k], MSG_DIGEST_REPLY);
+		free(up);
+	}
+	if (now - r->last_scan_ms >= REPL_REPAIR_TICK_MS) {
+		r->last_scan_ms = now;
+		scan(r);
+	}
+}
+
+void
+repl_peer_up(struct node *n, const uint8_t id[NODE_ID_LEN])
+{
+	struct repl *r = n->repl;
+	struct rpeer *rp;
+
+	if (r == NULL || r->stopping || (rp = rp_get(r, id)) == NULL)
+		return;
+	rp->up = 1;
+	rp->seen_ms = wall_ms();
+	rp->gets = rp->rx = rp->serving = 0;
+	send_digest(r, id, MSG_DIGEST_REPLY);
+	want_pump(r);
+}
+
+void
+repl_peer_down(struct node *n, const uint8_t id[NODE_ID_LEN])
+{
+	struct repl *r = n->repl;
+	struct rpeer *rp;
+	struct want *w, *next;
+	struct push *p, *pn;
+	struct pop *op, *opn;
+
+	if (r == NULL || (rp = rp_find(r, id)) == NULL || !rp->up)
+		return;
+	rp->up = 0;
+	rp->seen_ms = wall_ms();
+	rp->gets = 0;
+	if (r->stopping)
+		return;
+	for (w = TAILQ_FIRST(&r->asked); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, q);
+		if (memcmp(w->src, id, NODE_ID_LEN) == 0) {
+			want_tried(w, id);
+			want_requeue(r, w);
+		}
+	}
+	for (p = TAILQ_FIRST(&r->pushes); p != NULL; p = pn) {
+		pn = TAILQ_NEXT(p, entry);
+		for (op = TAILQ_FIRST(&p->ops); op != NULL; op = opn) {
+			opn = TAILQ_NEXT(op, entry);
+			for (size_t i = 0; i < op->nt; i++) {
+				if (op->t[i].state != 0 || memcmp(op->t[i].id, id, NODE_ID_LEN) != 0)
+					continue;
+				op->t[i].state = 2;
+				op->pending--;
+				if (op->acked + op->pending < p->need)
+					pop_add_target(op);
+			}
+			if (!op->reading && op->pending == 0)
+				pop_finish(op); /* may free p once its last op is done */
+		}
+	}
+	want_pump(r);
+}
+
+void
+repl_peer_drained(struct node *n, const uint8_t id[NODE_ID_LEN])
+{
+	struct repl *r = n->repl;
+	struct push *p, *pn;
+
+	(void)id;
+	if (r == NULL || r->stopping)
+		return;
+	for (p = TAILQ_FIRST(&r->pushes); p != NULL; p = pn) {
+		pn = TAILQ_NEXT(p, entry);
+		if (!p->reading && p->next < p->m.nchunks)
+			push_pump(p);
+	}
+}
+
+int
+repl_on_msg(struct node *n, const uint8_t id[NODE_ID_LEN], struct msg *m)
+{
+	struct repl *r = n->repl;
+
+	if (r == NULL || r->stopping)
+		return 0;
+	if (rp_find(r, id) == NULL || !rp_find(r, id)->up)
+		repl_peer_up(n, id);
+	switch (m->type) {
+	case MSG_FILE:
+		return on_file(r, id, &m->u.file);
+	case MSG_DIGEST:
+		on_digest(r, id, &m->u.digest);
+		return 0;
+	case MSG_CHUNK_PUT:
+		on_put(r, id, &m->u.chunk);
+		return 0;
+	case MSG_CHUNK_ACK:
+		on_ack(r, id, &m->u.ref);
+		return 0;
+	case MSG_CHUNK_GET:
+		on_get(r, id, &m->u.ref);
+		return 0;
+	case MSG_CHUNK_DATA:
+		on_data(r, id, &m->u.chunk);
+		return 0;
+	case MSG_HAVE:
+		shares_add(r, id, (const uint8_t (*)[HASH_LEN])m->u.have.v, m->u.have.n);
+		return 0;
+	}
+	return -1;
+}
+
+/* ---- shares (GET /v1/shares) -------------------------------------------------------- */
+
+struct node_count {
+	uint8_t id[NODE_ID_LEN];
+	uint64_t chunks;
+};
+
+struct share_acc {
+	struct node_count *v;
+	size_t n;
+	unsigned copies;
+};
+
+static void
+acc_add(struct share_acc *a, const uint8_t id[NODE_ID_LEN])
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (memcmp(a->v[i].id, id, NODE_ID_LEN) == 0) {
+			a->v[i].chunks++;
+			return;
+		}
+	a->v = xreallocarray(a->v, a->n + 1, sizeof *a->v);
+	memcpy(a->v[a->n].id, id, NODE_ID_LEN);
+	a->v[a->n++].chunks = 1;
+}
+
+static int
+share_cb(void *arg, const uint8_t peer[NODE_ID_LEN])
+{
+	struct share_acc *a = arg;
+
+	acc_add(a, peer);
+	a->copies++;
+	return 0;
+}
+
+struct list_collect {
+	struct db_file *v;
+	size_t n, cap;
+};
+
+static int
+list_cb(void *arg, const struct db_file *f)
+{
+	struct list_collect *a = arg;
+
+	if (a->n == a->cap) {
+		a->cap = a->cap ? 2 * a->cap : 64;
+		a->v = xreallocarray(a->v, a->cap, sizeof *a->v);
+	}
+	a->v[a->n] = *f;
+	a->v[a->n].key = xstrdup(f->key);
+	a->n++;
+	return 0;
+}
+
+/* Copies of each chunk of a file (this node if held + peers known to hold it). */
+static json_t *
+file_shares(struct repl *r, const struct db_file *f, size_t target)
+{
+	struct manifest m;
+	struct share_acc a;
+	char *cause = NULL, hex[2 * NODE_ID_LEN + 1];
+	uint64_t minc = UINT64_MAX, maxc = 0;
+	json_t *nodes, *o;
+
+	memset(&a, 0, sizeof a);
+	if (db_file_manifest(r->n->db, f->id, &m, &cause) != 0) {
+		free(cause);
+		return NULL;
+	}
+	for (uint64_t c = 0; c < m.nchunks; c++) {
+		int local;
+
+		a.copies = 0;
+		local = db_chunk_have(r->n->db, m.chunks[c], NULL) == 1;
+		if (local) {
+			acc_add(&a, r->n->node_id);
+			a.copies++;
+		}
+		db_shares_of_chunk(r->n->db, m.chunks[c], share_cb, &a, NULL);
+		if (a.copies < minc)
+			minc = a.copies;
+		if (a.copies > maxc)
+			maxc = a.copies;
+	}
+	if (m.nchunks == 0)
+		minc = 0;
+	nodes = json_array();
+	for (size_t i = 0; i < a.n; i++) {
+		hex_encode(a.v[i].id, NODE_ID_LEN, hex);
+		json_array_append_new(nodes, json_pack("{s:s,s:I,s:b}", "node", hex, "chunks",
+		    (json_int_t)a.v[i].chunks, "self",
+		    memcmp(a.v[i].id, r->n->node_id, NODE_ID_LEN) == 0));
+	}
+	o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:o}", "key", f->key, "chunks",
+	    (json_int_t)m.nchunks, "copies", (json_int_t)minc, "max_copies", (json_int_t)maxc,
+	    "target", (json_int_t)target, "nodes", nodes);
+	free(a.v);
+	manifest_free(&m);
+	return o;
+}
+
+json_t *
+repl_file_replicas(struct node *n, const struct db_file *f)
+{
+	struct repl *r = n->repl;
+	json_t *o, *res;
+	size_t nlive = 1, target;
+
+	if (r != NULL) {
+		struct rpeer *p;
+		int64_t now = wall_ms();
+
+		TAILQ_FOREACH(p, &r->peers, entry)
+			nlive += rp_live(r, p, now);
+	}
+	target = n->cfg->replicas == 0 || (size_t)n->cfg->replicas > nlive ? nlive :
+	    (size_t)n->cfg->replicas;
+	if (r == NULL || f->deleted)
+		return json_pack("{s:I,s:I}", "have", (json_int_t)(f->chunks_present ==
+		    f->nchunks), "target", (json_int_t)target);
+	o = file_shares(r, f, target);
+	if (o == NULL)
+		return json_pack("{s:I,s:I}", "have", (json_int_t)0, "target",
+		    (json_int_t)target);
+	res = json_pack("{s:O,s:I}", "have", json_object_get(o, "copies"), "target",
+	    (json_int_t)target);
+	json_decref(o);
+	return res;
+}
+
+void
+repl_api_shares(struct node *n, struct evhttp_request *req)
+{
+	struct repl *r = n->repl;
+	struct list_collect a;
+	char *cause = NULL;
+	json_t *arr = json_array();
+	size_t nlive = 1, target;
+	struct rpeer *p;
+	int64_t now = wall_ms();
+
+	memset(&a, 0, sizeof a);
+	if (db_files_list(n->db, 0, list_cb, &a, &cause) == -1) {
+		json_decref(arr);
+		api_error(req, 500, "database error", "%s", cause);
+		free(cause);
+		return;
+	}
+	TAILQ_FOREACH(p, &r->peers, entry)
+		nlive += rp_live(r, p, now);
+	target = n->cfg->replicas == 0 || (size_t)n->cfg->replicas > nlive ? nlive :
+	    (size_t)n->cfg->replicas;
+	for (size_t i = 0; i < a.n; i++) {
+		json_t *o = file_shares(r, &a.v[i], target);
+
+		if (o != NULL)
+			json_array_append_new(arr, o);
+		free(a.v[i].key);
+	}
+	free(a.v);
+	api_json(req, 200, json_pack("{s:o,s:I,s:i}", "files", arr, "live_nodes",
+	    (json_int_t)nlive, "replicas", n->cfg->replicas));
+}
+
+/* ---- life cycle ------------------------------------------------------------------------ */
+
+static int
+load_peer(void *arg, const struct db_peer *p)
+{
+	struct repl *r = arg;
+	struct rpeer *rp;
+
+	if (memcmp(p->id, r->n->node_id, NODE_ID_LEN) == 0)
+		return 0;
+	if ((rp = rp_get(r, p->id)) != NULL)
+		rp->seen_ms = p->last_seen_ms;
+	return 0;
+}
+
+int
+repl_start(struct node *n, char **cause)
+{
+	struct repl *r = xcalloc(1, sizeof *r);
+	struct timeval tv = { .tv_sec = REPL_TICK_MS / 1000,
+	    .tv_usec = REPL_TICK_MS % 1000 * 1000 };
+	char *c2 = NULL;
+
+	/* Chunk buffers (1 MiB) are allocated and freed on several threads; glibc's
+	 * dynamic mmap threshold would soon serve them from per-thread heaps that never
+	 * shrink. A fixed threshold keeps them mmapped: RSS follows what is in flight. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	r->n = n;
+	TAILQ_INIT(&r->peers);
+	TAILQ_INIT(&r->pushes);
+	TAILQ_INIT(&r->queued);
+	TAILQ_INIT(&r->asked);
+	TAILQ_INIT(&r->fetches);
+	r->digest_dirty = 1;
+	if (RAND_bytes((unsigned char *)&r->rng, sizeof r->rng) != 1 || r->rng == 0)
+		r->rng = 0x9e3779b97f4a7c15ULL;
+	if (db_peers_list(n->db, load_peer, r, &c2) == -1) {
+		set_cause(cause, "replication: %s", c2);
+		free(c2);
+		free(r);
+		return -1;
+	}
+	r->last_scan_ms = mono_ms(); /* first scan after one period: peers connect first */
+	r->last_ae_ms = mono_ms();
+	r->last_have_ms = mono_ms();
+	r->tick = event_new(n->base, -1, EV_PERSIST, on_tick, r);
+	event_add(r->tick, &tv);
+	n->repl = r;
+	{
+		char reps[16];
+
+		if (n->cfg->replicas == 0)
+			snprintf(reps, sizeof reps, "every node");
+		else
+			snprintf(reps, sizeof reps, "%d", n->cfg->replicas);
+		log_info("replication: replicas %s, min copies %d, repair after %" PRId64 " s, "
+		    "tombstones kept %" PRId64 " s, anti-entropy every %d ms%s", reps,
+		    n->cfg->min_copies, n->cfg->repair_after_s, n->cfg->tombstone_s,
+		    (int)n->cfg->anti_entropy_ms, n->cfg->ephemeral ? ", ephemeral" : "");
+	}
+	return 0;
+}
+
+void
+repl_quiesce(struct node *n)
+{
+	if (n->repl != NULL)
+		n->repl->stopping = 1;
+}
+
+void
+repl_stop(struct node *n)
+{
+	struct repl *r = n->repl;
+	struct rpeer *p;
+	struct push *ps;
+	struct fetch *f;
+
+	if (r == NULL)
+		return;
+	r->stopping = 1;
+	if (r->tick != NULL)
+		event_free(r->tick);
+	while ((ps = TAILQ_FIRST(&r->pushes)) != NULL) {
+		struct pop *op;
+
+		while ((op = TAILQ_FIRST(&ps->ops)) != NULL) {
+			TAILQ_REMOVE(&ps->ops, op, entry);
+			if (op->buf != NULL)
+				rbuf_release(NULL, 0, op->buf);
+			free(op->cand);
+			free(op->t);
+			free(op);
+		}
+		ps->inflight = 0;
+		push_free(ps);
+	}
+	for (unsigned b = 0; b < REPL_WANT_BUCKETS; b++) {
+		struct want *w, *wn;
+
+		for (w = r->wtab[b]; w != NULL; w = wn) {
+			wn = w->hnext;
+			free(w->tried);
+			free(w->waiters);
+			free(w);
+		}
+	}
+	while ((f = TAILQ_FIRST(&r->fetches)) != NULL) {
+		TAILQ_REMOVE(&r->fetches, f, entry);
+		free(f);
+	}
+	while ((p = TAILQ_FIRST(&r->peers)) != NULL) {
+		TAILQ_REMOVE(&r->peers, p, entry);
+		free(p);
+	}
+	free(r->have);
+	free(r);
+	n->repl = NULL;
+}

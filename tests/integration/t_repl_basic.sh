@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Replication end to end, 3 daemons on loopback (--replicas 3, default min copies 2):
+#   - store on C, get on A and B: byte-equal, for sizes 0 B .. 50 MiB;
+#   - the store returns once at least 2 copies exist and says where they went;
+#   - every node lists the same files (metadata everywhere);
+#   - delete on A: the tombstone reaches B and C; their gets say 404;
+#   - `p2p shares --json` counts 3 copies of each chunk on every file.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/repl_lib.sh"
+
+A=$T/a B=$T/b C=$T/c
+repl_net "$A" "$B" "$C" -- --anti-entropy 1s
+note "3 nodes connected"
+
+sizes=(0 1 4095 1048576 1048577 3000000 $((50 * 1024 * 1024)))
+for s in "${sizes[@]}"; do
+	rand_file "$T/in.$s" "$s"
+	run p2p "$C" store "f$s" "$T/in.$s"
+	expect_rc 0 "store f$s on C"
+done
+# the store reply says where the copies went (2 copies at least: C + one peer)
+run p2p "$C" store placed.bin "$T/in.3000000" --json
+expect_rc 0 "store --json"
+have=$(jq -r '.replicas.have' <<<"$OUT")
+[ "$have" -ge 2 ] || fail "store reported $have copies, want >= 2: $OUT"
+[ "$(jq '.placed | length' <<<"$OUT")" -ge 1 ] || fail "store did not say where it went: $OUT"
+
+for s in "${sizes[@]}"; do
+	V=$(file_version "$C" "f$s")
+	wait_file 20 "$A" "f$s" "$V"
+	wait_file 20 "$B" "f$s" "$V"
+	for d in "$A" "$B"; do
+		run p2p "$d" get "f$s" --out "$T/out.$s" --quiet
+		expect_rc 0 "get f$s on $(basename "$d")"
+		assert_cmp "$T/in.$s" "$T/out.$s"
+		rm -f "$T/out.$s"
+	done
+done
+note "store on C, get on A and B: byte-equal for ${sizes[*]}"
+
+# every node has every chunk (R = 3 on 3 nodes), eventually
+for d in "$A" "$B" "$C"; do
+	poll 30 bash -c "[ \$(\"$P2P_BIN\" --db $d/p2p.db shares --json | jq '[.files[] | select(.copies < 3 and .chunks > 0)] | length') = 0 ]" ||
+		fail_later "$(basename "$d"): some files have fewer than 3 copies: $(p2p "$d" shares --json | jq -c '[.files[] | {key, copies}]')"
+done
+
+# delete on A reaches B and C
+run p2p "$A" delete f1048576
+expect_rc 0 "delete on A"
+wait_file 20 "$B" f1048576 deleted
+wait_file 20 "$C" f1048576 deleted
+run p2p "$C" get f1048576 --out "$T/x"
+expect_rc 1 "get of a deleted file on C"
+note "delete on A propagated"
+finish
