@@ -24,7 +24,7 @@ static int cmd_store_exec(int argc, char **argv);
 const struct cmd_entry cmd_store_entry = {
 	.name = "store",
 	.alias = NULL,
-	.usage = "<key> <file|-> [--quiet] [--json] [--db PATH | --bootstrap ADDR "
+	.usage = "<key> <file|-> [--verify] [--quiet] [--json] [--db PATH | --bootstrap ADDR "
 	    "(--join TICKET | --network-key FILE)]",
 	.summary = "store a file (or standard input) under a key",
 	.help =
@@ -38,6 +38,8 @@ const struct cmd_entry cmd_store_entry = {
 	    "Options:\n"
 	    "  -q, --quiet   no progress line and no summary line\n"
 	    "  --json        print the stored file's JSON object instead of the summary\n"
+	    "  --verify      also hash the content here and compare it with the SHA-256 the\n"
+	    "                node computed (an end-to-end check; one more pass over the bytes)\n"
 	    "  --bootstrap ADDR  no local node: join the network through ADDR (host:port)\n"
 	    "                with a temporary client node, store, wait until --replicas\n"
 	    "                nodes hold every chunk, leave (needs --join or --network-key)\n"
@@ -187,8 +189,11 @@ upload_commit(struct upload *u, int json, int quiet)
 	json_int_t chunks;
 	int rc = -1;
 
-	hasher_final(u->sha, md);
-	hex_encode(md, HASH_LEN, local);
+	local[0] = '\0';
+	if (u->sha != NULL) {
+		hasher_final(u->sha, md);
+		hex_encode(md, HASH_LEN, local);
+	}
 
 	ekey = client_escape(u->c, u->key);
 	xasprintf(&path, "/v1/files/%s?upload=%s", ekey, u->id);
@@ -196,7 +201,7 @@ upload_commit(struct upload *u, int json, int quiet)
 	if (client_do(u->c, &q, &r) != 0 || want_status(&r) == -1)
 		goto out;
 	sha = json_string_value(json_object_get(r.json, "sha256"));
-	if (sha != NULL && strcasecmp(sha, local) != 0) {
+	if (u->sha != NULL && (sha == NULL || strcasecmp(sha, local) != 0)) {
 		cmd_err("the daemon stored %s with sha256 %s but %s has sha256 %s", u->key, sha,
 		    u->file, local);
 		rc = 1; /* committed, but not what we sent: no abort */
@@ -211,7 +216,7 @@ upload_commit(struct upload *u, int json, int quiet)
 		if (json_object_get(r.json, "chunks") == NULL)
 			chunks = (json_int_t)u->parts;
 		printf("stored %s: %llu bytes, %lld chunks, sha256 %s\n", u->key,
-		    (unsigned long long)u->sent, (long long)chunks, local);
+		    (unsigned long long)u->sent, (long long)chunks, sha != NULL ? sha : local);
 		{
 			/* replication: where the copies went, and any warning */
 			json_t *rep = json_object_get(r.json, "replicas"), *pl, *e;
@@ -246,6 +251,7 @@ cmd_store_exec(int argc, char **argv)
 		{ "bootstrap", required_argument, NULL, 'B' },
 		{ "join", required_argument, NULL, 'J' },
 		{ "network-key", required_argument, NULL, 'K' },
+		{ "verify", no_argument, NULL, 'V' },
 		CMD_OPT_END,
 	};
 	const struct cmd_entry *e = &cmd_store_entry;
@@ -255,7 +261,7 @@ cmd_store_exec(int argc, char **argv)
 	struct upload u;
 	struct stat st;
 	char *db = NULL;
-	int ch, rc = EXIT_FAIL, started = 0, crc;
+	int ch, rc = EXIT_FAIL, started = 0, crc, verify = 0;
 
 	memset(&tn, 0, sizeof tn);
 	memset(&to, 0, sizeof to);
@@ -264,6 +270,10 @@ cmd_store_exec(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, ":q", opts, NULL)) != -1) {
 		if (cmd_common_opt(&co, ch, optarg))
 			continue;
+		if (ch == 'V') {
+			verify = 1;
+			continue;
+		}
 		if (ch == 'B' || ch == 'J' || ch == 'K') {
 			*(ch == 'B' ? &to.bootstrap : ch == 'J' ? &to.join : &to.network_key) = optarg;
 			continue;
@@ -316,7 +326,8 @@ cmd_store_exec(int argc, char **argv)
 	started = 1;
 	u.bufs[0] = xmalloc(u.chunk_size);
 	u.bufs[1] = xmalloc(u.chunk_size);
-	u.sha = hasher_new();
+	if (verify)
+		u.sha = hasher_new();
 	progress_begin(&u.prog, progress_wanted(co.quiet), S_ISREG(st.st_mode) ?
 	    (uint64_t)st.st_size : 0);
 	for (;;) {
@@ -334,7 +345,8 @@ cmd_store_exec(int argc, char **argv)
 		}
 		if (n == 0)
 			break;
-		hasher_feed(u.sha, u.buf, (size_t)n);
+		if (u.sha != NULL)
+			hasher_feed(u.sha, u.buf, (size_t)n);
 		if (upload_part(&u, (size_t)n) == -1)
 			goto out;
 		if ((size_t)n < u.chunk_size)

@@ -130,5 +130,15 @@ for size in $((M - 1)) $M $((M + 1)); do
 	assert_cmp "$T/in.$size" "$T/out"
 	rm -f "$T/out"
 done
+
+# --verify: the client hashes the content too; the summary shows the real SHA-256
+rand_file "$T/v.in" $((3 * M + 5))
+want_sha=$(sha256sum "$T/v.in" | cut -c1-64)
+run p2p "$B" store v "$T/v.in" --verify
+expect_rc 0 "store --verify"
+assert_contains "$OUT" "sha256 $want_sha" "store --verify summary"
+run p2p "$B" get v --verify --out "$T/v.out"
+expect_rc 0 "get --verify"
+assert_cmp "$T/v.in" "$T/v.out"
 stop_node "$B"
 finish
