@@ -186,8 +186,27 @@ else
 	fail "the node started before avahi was not found within 20 s"
 fi
 
+# ---- 5. name collision: two nodes whose IDs share the 16 hex digits of the instance
+# name. The later one takes Avahi's alternative name; both stay findable.
+PFX=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+NC1=$PFX$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+NC2=$PFX$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+start c1 2 "$NC1" "$NET_A" 7011
+wait_for 15 grep -q '^PUBLISHED' "$T/c1.out" || fail "c1 never published"
+start c2 3 "$NC2" "$NET_A" 7012
+wait_for 20 grep -q '^PUBLISHED' "$T/c2.out" || fail "c2 never published"
+name1=$(awk '/^PUBLISHED/ { $1 = ""; $NF = ""; print; exit }' "$T/c1.out")
+name2=$(awk '/^PUBLISHED/ { $1 = ""; $NF = ""; print; exit }' "$T/c2.out")
+[ -n "$name1" ] && [ -n "$name2" ] && [ "$name1" != "$name2" ] &&
+	ok "colliding instance names resolved: '$name1' and '$name2'" ||
+	fail "collision not resolved: '$name1' / '$name2'"
+wait_for 15 grep -q "^FOUND $NC1 10.77.0.2:7011 " "$T/h1.out" && ok "host 1 found the first" ||
+	fail "host 1 did not find the first of the colliding nodes"
+wait_for 15 grep -q "^FOUND $NC2 10.77.0.3:7012 " "$T/h1.out" && ok "host 1 found the renamed one" ||
+	fail "host 1 did not find the renamed node"
+
 # ---- clean exits (ASan/UBSan: no leaks, no UB)
-for n in h1 h4 h5; do
+for n in h1 h4 h5 c1 c2; do
 	p=${PID[$n]}
 	kill "$p" 2>/dev/null
 	wait "$p"
