@@ -72,6 +72,7 @@ struct conn {
 	uint64_t ping_nonce, ping_sent_us;
 	uint64_t since_ms;          /* monotonic, creation */
 	int said;                   /* its one log line about the close is written */
+	int replaced;               /* closed as a duplicate: another link to the peer stays */
 };
 TAILQ_HEAD(connq, conn);
 
@@ -365,14 +366,18 @@ conn_detach(struct conn *c)
 	kp->conn = NULL;
 	nt->nup--;
 	kp->p.last_seen_ms = wall_ms();
-	if (strcmp(kp->p.status, "left") != 0)
+	/* A duplicate closed in favour of another link is not a disconnection: no status
+	 * change, no info line (both ends dialling at once is normal with mDNS). */
+	if (strcmp(kp->p.status, "left") != 0 && !c->replaced)
 		kp_set_status(kp, "disconnected");
 	kp->p.failures = 0;
 	kp->next_dial_ms = mono_ms() + net_backoff_ms(
 	    strcmp(kp->p.status, "left") == 0 ? 4 : 0, net_rand(nt));
 	kp->dirty = 1;
 	kp_save(nt, kp);
-	if (!nt->stopping && !c->said)
+	if (!nt->stopping && !c->said && c->replaced)
+		log_debug("peer %s: duplicate link closed", c->sid);
+	else if (!nt->stopping && !c->said)
 		log_info("peer %s disconnected (%s)", c->sid, kp->p.status);
 	/* replication: what was in flight on this link is lost */
 	repl_peer_down(nt->n, c->id);
@@ -741,16 +746,19 @@ on_hello(struct conn *c, const struct msg_hello *h)
 		if (!net_keep_new_link(nt->n->node_id, c->id, old_out, new_out)) {
 			log_debug("peer %s: already connected: closing the new link", c->sid);
 			send_goodbye(c, MSG_BYE_DUPLICATE, "already connected");
+			c->replaced = 1;
 			conn_close_after(c);
 			return -1;
 		}
 		log_debug("peer %s: already connected: closing the older link", c->sid);
 		send_goodbye(old, MSG_BYE_DUPLICATE, "already connected");
+		old->replaced = 1;
 		conn_close_after(old);
 		kp = kp_find(nt, c->id);
 		if (kp != NULL && kp->conn != NULL) { /* a spare link took over: drop it too */
 			old = kp->conn;
 			send_goodbye(old, MSG_BYE_DUPLICATE, "already connected");
+			old->replaced = 1;
 			conn_close_after(old);
 		}
 	}
@@ -803,6 +811,7 @@ on_goodbye(struct conn *c, const struct msg_goodbye *g)
 	log_escape(g->text, strlen(g->text), text, sizeof text);
 	if (g->reason == MSG_BYE_DUPLICATE) {
 		log_debug("peer %s: GOODBYE (duplicate link)", c->sid);
+		c->replaced = 1;
 		conn_free(c);
 		return;
 	}
