@@ -137,6 +137,7 @@ struct want {
 	enum wstate state;
 	uint8_t src[NODE_ID_LEN];
 	uint64_t asked_ms;
+	uint64_t born_ms;       /* monotonic: when it was first wanted */
 	uint8_t (*tried)[NODE_ID_LEN];
 	unsigned ntried;
 	struct waiter {
@@ -1558,6 +1559,7 @@ want_get(struct repl *r, const uint8_t h[HASH_LEN], int background)
 	w = xcalloc(1, sizeof *w);
 	memcpy(w->hash, h, HASH_LEN);
 	w->state = W_QUEUED;
+	w->born_ms = mono_ms();
 	w->background = background;
 	b = wbucket(h);
 	w->hnext = r->wtab[b];
@@ -1699,7 +1701,10 @@ want_pump(struct repl *r)
 				break; /* holders are busy: wait for them */
 		}
 		if (best == NULL) {
-			if (untried == 0)
+			/* No connected node to ask. Links come and go (a reconnect replaces a
+			 * duplicate link, a peer restarts): wait a little, re-tried on every
+			 * tick and peer-up, before failing the fetch. */
+			if (untried == 0 && mono_ms() - w->born_ms >= REPL_NO_HOLDER_WAIT_MS)
 				want_end(r, w, 0, "no connected node has it");
 			continue;
 		}

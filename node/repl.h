@@ -23,6 +23,7 @@ struct manifest;
 struct db_file;
 struct evhttp_request;
 
+#define REPL_NO_HOLDER_WAIT_MS 5000 /* a fetch waits this long for a connected holder */
 #define REPL_REPLICAS_DEFAULT 3
 #define REPL_REPLICAS_ALL 0            /* --replicas all: every node holds everything */
 #define REPL_MIN_COPIES_DEFAULT 2
