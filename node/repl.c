@@ -52,6 +52,7 @@
 #define REPL_SERVE_MAX 64            /* CHUNK_GETs being read per peer */
 #define REPL_AE_MAX_BYTES (4u << 20) /* FILE bytes sent per DIGEST answer */
 #define REPL_HAVE_FLUSH_MS 1000
+#define REPL_WANT_LINK_LOSSES 3      /* lost links while asked before a source counts as tried */
 
 struct rpeer {
 	TAILQ_ENTRY(rpeer) entry;
@@ -137,7 +138,8 @@ struct want {
 	enum wstate state;
 	uint8_t src[NODE_ID_LEN];
 	uint64_t asked_ms;
-	uint64_t born_ms;       /* monotonic: when it was first wanted */
+	uint64_t nosrc_ms;      /* monotonic: since when no node could be asked (0: not) */
+	unsigned link_losses;   /* links lost while it was asked (not the holder's fault) */
 	uint8_t (*tried)[NODE_ID_LEN];
 	unsigned ntried;
 	struct waiter {
@@ -1559,7 +1561,6 @@ want_get(struct repl *r, const uint8_t h[HASH_LEN], int background)
 	w = xcalloc(1, sizeof *w);
 	memcpy(w->hash, h, HASH_LEN);
 	w->state = W_QUEUED;
-	w->born_ms = mono_ms();
 	w->background = background;
 	b = wbucket(h);
 	w->hnext = r->wtab[b];
@@ -1652,6 +1653,20 @@ want_requeue(struct repl *r, struct want *w)
 	TAILQ_INSERT_TAIL(&r->queued, w, q);
 }
 
+/* No connected node can be asked for w. Links come and go (a duplicate link being
+ * replaced, a peer restarting, a lossy cable): wait REPL_NO_HOLDER_WAIT_MS, re-tried
+ * on every tick and peer-up, before failing it. */
+static void
+want_no_source(struct repl *r, struct want *w)
+{
+	uint64_t now = mono_ms();
+
+	if (w->nosrc_ms == 0)
+		w->nosrc_ms = now;
+	else if (now - w->nosrc_ms >= REPL_NO_HOLDER_WAIT_MS)
+		want_end(r, w, 0, "no connected node has it");
+}
+
 /* Choose a source for each queued want: among the untried connected peers ranked for
  * the chunk, the holders (top R) first, the least busy of them; others only when
  * every holder was tried. */
@@ -1679,6 +1694,10 @@ want_pump(struct repl *r)
 		TAILQ_FOREACH(rp, &r->peers, entry)
 			if (rp->up && rp->gets < REPL_GET_WINDOW)
 				room = 1;
+		if (!room && nu == 0) {
+			want_no_source(r, w); /* no link at all (maybe for a moment) */
+			continue;
+		}
 		if (!room)
 			break;
 		k = repl_place(w->hash, (const uint8_t (*)[32])up, nu, 0, idx);
@@ -1701,13 +1720,11 @@ want_pump(struct repl *r)
 				break; /* holders are busy: wait for them */
 		}
 		if (best == NULL) {
-			/* No connected node to ask. Links come and go (a reconnect replaces a
-			 * duplicate link, a peer restarts): wait a little, re-tried on every
-			 * tick and peer-up, before failing the fetch. */
-			if (untried == 0 && mono_ms() - w->born_ms >= REPL_NO_HOLDER_WAIT_MS)
-				want_end(r, w, 0, "no connected node has it");
+			if (untried == 0)
+				want_no_source(r, w);
 			continue;
 		}
+		w->nosrc_ms = 0;
 		TAILQ_REMOVE(&r->queued, w, q);
 		w->state = W_ASKED;
 		TAILQ_INSERT_TAIL(&r->asked, w, q);
@@ -1809,7 +1826,8 @@ fetch_start(struct node *n, const uint8_t (*hashes)[32], uint64_t count,
 	struct repl *r = n->repl;
 	struct fetch *f;
 
-	if (r == NULL || r->stopping || nup(r) == 0 || count == 0)
+	/* no peer connected right now: the wants wait a little for one (want_no_source) */
+	if (r == NULL || r->stopping || count == 0)
 		return -1;
 	f = xcalloc(1, sizeof *f);
 	f->done = done;
@@ -2049,7 +2067,11 @@ repl_peer_down(struct node *n, const uint8_t id[NODE_ID_LEN])
 	for (w = TAILQ_FIRST(&r->asked); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, q);
 		if (memcmp(w->src, id, NODE_ID_LEN) == 0) {
-			want_tried(w, id);
+			/* A lost link says nothing about the holder (a duplicate link being
+			 * replaced, a lossy cable): ask it again once it is back, unless its
+			 * links keep dropping while it is asked. */
+			if (++w->link_losses > REPL_WANT_LINK_LOSSES)
+				want_tried(w, id);
 			want_requeue(r, w);
 		}
 	}

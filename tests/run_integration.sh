@@ -15,7 +15,10 @@ for t in ${TESTS:-$(ls t_*.sh | sed 's/\.sh$//')}; do
 	case $rc in
 	0) pass=$((pass + 1)); echo "PASS $t (${secs}s)" ;;
 	77) skip=$((skip + 1)); echo "SKIP $t: $(grep -m1 '^SKIP' "$out" | sed 's/^SKIP:* *//')" ;;
-	*) failn=$((failn + 1)); failed="$failed $t"; echo "FAIL $t (exit $rc, ${secs}s)"; sed 's/^/    | /' "$out" | tail -n 60 ;;
+	*) failn=$((failn + 1)); failed="$failed $t"; echo "FAIL $t (exit $rc, ${secs}s)"
+		# the test's own FAIL lines first (the logs dumped after them can be long), then the tail
+		grep -E '^FAIL' "$out" | head -n 10 | sed 's/^/    ! /'
+		sed 's/^/    | /' "$out" | tail -n 60 ;;
 	esac
 	rm -f "$out"
 done
