@@ -43,34 +43,18 @@ enum { CL_OLDER = OPT_FIRST_PRIVATE };
 static int
 cleanup_daemon(const char *db, int64_t secs, uint64_t *removed)
 {
-	struct client *c = NULL;
-	struct client_req q = { .method = "POST" };
-	struct client_reply r;
 	char path[96];
+	json_t *o;
 	int rc;
 
-	memset(&r, 0, sizeof r);
-	if ((rc = client_open(&c, db, CLIENT_QUIET_NODAEMON)) != 0)
-		goto out;
 	snprintf(path, sizeof path, "/v1/peers/cleanup?older_than=%lld", (long long)secs);
-	q.path = path;
-	if ((rc = client_do(c, &q, &r)) != 0)
-		goto out;
-	rc = -1;
-	if (r.status != 200) {
-		client_print_error(&r);
-		goto out;
-	}
-	if (!json_is_integer(json_object_get(r.json, "removed"))) {
-		cmd_err("POST /v1/peers/cleanup: unexpected reply from the daemon");
-		goto out;
-	}
-	*removed = (uint64_t)json_integer_value(json_object_get(r.json, "removed"));
-	rc = 0;
-out:
-	client_reply_free(&r);
-	client_free(c);
-	return rc;
+	rc = client_call_json(db, CLIENT_QUIET_NODAEMON, "POST", path, "removed",
+	    JSON_INTEGER, &o);
+	if (rc != 0)
+		return rc;
+	*removed = (uint64_t)json_integer_value(json_object_get(o, "removed"));
+	json_decref(o);
+	return 0;
 }
 
 /* No daemon answers: take the data directory's lock (so that none starts meanwhile;

@@ -391,3 +391,35 @@ client_print_error(const struct client_reply *r)
 		cmd_err("%s (HTTP %ld)", err, r->status);
 	return EXIT_FAIL;
 }
+
+int
+client_call_json(const char *db_path, int flags, const char *method, const char *path,
+    const char *field, json_type type, json_t **out)
+{
+	struct client *c = NULL;
+	struct client_req q = { .method = method, .path = path };
+	struct client_reply r;
+	json_t *v;
+	int rc;
+
+	memset(&r, 0, sizeof r);
+	*out = NULL;
+	if ((rc = client_open(&c, db_path, flags)) != 0 || (rc = client_do(c, &q, &r)) != 0)
+		goto out;
+	rc = -1;
+	if (r.status != 200) {
+		client_print_error(&r);
+		goto out;
+	}
+	v = field != NULL ? json_object_get(r.json, field) : r.json;
+	if (!json_is_object(r.json) || v == NULL || json_typeof(v) != type) {
+		cmd_err("%s %s: unexpected reply from the daemon", method, path);
+		goto out;
+	}
+	*out = json_incref(r.json);
+	rc = 0;
+out:
+	client_reply_free(&r);
+	client_free(c);
+	return rc;
+}

@@ -59,6 +59,14 @@ void client_reply_free(struct client_reply *r);
 /* Print "p2p: <error>: <detail>" for a non-2xx reply. Returns EXIT_FAIL. */
 int client_print_error(const struct client_reply *r);
 
+/* One request whose 200 reply is a JSON object, the daemon's usual answer: open a
+ * client for db_path (flags as client_open), send METHOD PATH without a body, and check
+ * the reply: status 200 (else the error is printed) and, when field is not NULL, a
+ * member `field` of JSON type `type`. 0: *out is the whole reply object (json_decref
+ * it); CLIENT_NODAEMON (see client_open); -1: an error, printed. */
+int client_call_json(const char *db_path, int flags, const char *method, const char *path,
+    const char *field, json_type type, json_t **out);
+
 /* Percent-encode one path segment or query value (every byte but A-Za-z0-9-._~).
  * Free with free(). */
 char *client_escape(struct client *c, const char *s);

@@ -67,35 +67,17 @@ list_cb(void *arg, const struct db_file *f)
 static int
 list_daemon(const char *db, int deleted, json_t **out)
 {
-	struct client *c = NULL;
-	struct client_req q = { .method = "GET" };
-	struct client_reply r;
-	json_t *files;
+	json_t *o;
 	int rc;
 
-	memset(&r, 0, sizeof r);
 	*out = NULL;
-	if ((rc = client_open(&c, db, CLIENT_QUIET_NODAEMON)) != 0)
-		goto out;
-	q.path = deleted ? "/v1/files?deleted=1" : "/v1/files";
-	if ((rc = client_do(c, &q, &r)) != 0)
-		goto out;
-	rc = -1;
-	if (r.status != 200) {
-		client_print_error(&r);
-		goto out;
-	}
-	files = json_object_get(r.json, "files");
-	if (!json_is_array(files)) {
-		cmd_err("GET /v1/files: unexpected reply from the daemon");
-		goto out;
-	}
-	*out = json_incref(files);
-	rc = 0;
-out:
-	client_reply_free(&r);
-	client_free(c);
-	return rc;
+	rc = client_call_json(db, CLIENT_QUIET_NODAEMON, "GET",
+	    deleted ? "/v1/files?deleted=1" : "/v1/files", "files", JSON_ARRAY, &o);
+	if (rc != 0)
+		return rc;
+	*out = json_incref(json_object_get(o, "files"));
+	json_decref(o);
+	return 0;
 }
 
 static int

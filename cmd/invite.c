@@ -37,14 +37,10 @@ cmd_invite_exec(int argc, char **argv)
 	static const struct option opts[] = { CMD_OPT_JSON, CMD_OPT_DB, CMD_OPT_END };
 	const struct cmd_entry *e = &cmd_invite_entry;
 	struct cmd_common co;
-	struct client *c = NULL;
-	struct client_req q = { .method = "GET", .path = "/v1/invite" };
-	struct client_reply r;
-	const char *t;
+	json_t *o = NULL;
 	char *db = NULL;
 	int ch, rc = EXIT_FAIL;
 
-	memset(&r, 0, sizeof r);
 	cmd_common_init(&co);
 	cmd_getopt_begin();
 	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -56,31 +52,20 @@ cmd_invite_exec(int argc, char **argv)
 		return cmd_usage(e, "unexpected argument '%s'", argv[optind]);
 	if ((db = cmd_db_resolve(co.db)) == NULL)
 		goto out;
-	if (client_open(&c, db, 0) != 0)
+	if (client_call_json(db, 0, "GET", "/v1/invite", "ticket", JSON_STRING, &o) != 0)
 		goto out;
-	if (client_do(c, &q, &r) != 0)
-		goto out;
-	if (r.status != 200) {
-		client_print_error(&r);
-		goto out;
-	}
-	if ((t = json_string_value(json_object_get(r.json, "ticket"))) == NULL) {
-		cmd_err("GET /v1/invite: unexpected reply from the daemon");
-		goto out;
-	}
 	if (co.json) {
-		json_dumpf(r.json, stdout, JSON_INDENT(2));
+		json_dumpf(o, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);
 	} else {
-		printf("%s\n", t);
-		if (json_array_size(json_object_get(r.json, "addresses")) == 0)
+		printf("%s\n", json_string_value(json_object_get(o, "ticket")));
+		if (json_array_size(json_object_get(o, "addresses")) == 0)
 			cmd_err("warning: the ticket has no address (the node listens on none): "
 			    "the joining node needs --bootstrap ADDR too");
 	}
 	rc = EXIT_OK;
 out:
-	client_reply_free(&r);
-	client_free(c);
+	json_decref(o);
 	free(db);
 	return rc;
 }

@@ -74,14 +74,10 @@ cmd_shares_exec(int argc, char **argv)
 	static const struct option opts[] = { CMD_OPT_JSON, CMD_OPT_DB, CMD_OPT_END };
 	const struct cmd_entry *e = &cmd_shares_entry;
 	struct cmd_common co;
-	struct client *c = NULL;
-	struct client_req q = { .method = "GET", .path = "/v1/shares" };
-	struct client_reply r;
-	json_t *files;
+	json_t *o = NULL;
 	char *db = NULL;
 	int ch, rc = EXIT_FAIL;
 
-	memset(&r, 0, sizeof r);
 	cmd_common_init(&co);
 	cmd_getopt_begin();
 	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -93,27 +89,17 @@ cmd_shares_exec(int argc, char **argv)
 		return cmd_usage(e, "unexpected argument '%s'", argv[optind]);
 	if ((db = cmd_db_resolve(co.db)) == NULL)
 		goto out;
-	if (client_open(&c, db, 0) != 0 || client_do(c, &q, &r) != 0)
+	if (client_call_json(db, 0, "GET", "/v1/shares", "files", JSON_ARRAY, &o) != 0)
 		goto out;
-	if (r.status != 200) {
-		client_print_error(&r);
-		goto out;
-	}
-	files = json_object_get(r.json, "files");
-	if (!json_is_array(files)) {
-		cmd_err("GET /v1/shares: unexpected reply from the daemon");
-		goto out;
-	}
 	if (co.json) {
-		json_dumpf(r.json, stdout, JSON_INDENT(2));
+		json_dumpf(o, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);
 	} else {
-		print_table(files);
+		print_table(json_object_get(o, "files"));
 	}
 	rc = EXIT_OK;
 out:
-	client_reply_free(&r);
-	client_free(c);
+	json_decref(o);
 	free(db);
 	return rc;
 }

@@ -111,13 +111,10 @@ cmd_status_exec(int argc, char **argv)
 	static const struct option opts[] = { CMD_OPT_JSON, CMD_OPT_DB, CMD_OPT_END };
 	const struct cmd_entry *e = &cmd_status_entry;
 	struct cmd_common co;
-	struct client *c = NULL;
-	struct client_req q = { .method = "GET", .path = "/v1/status" };
-	struct client_reply r;
+	json_t *o = NULL;
 	char *db = NULL;
 	int ch, rc = EXIT_FAIL;
 
-	memset(&r, 0, sizeof r);
 	cmd_common_init(&co);
 	cmd_getopt_begin();
 	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -129,28 +126,17 @@ cmd_status_exec(int argc, char **argv)
 		return cmd_usage(e, "unexpected argument '%s'", argv[optind]);
 	if ((db = cmd_db_resolve(co.db)) == NULL)
 		goto out;
-	if (client_open(&c, db, 0) != 0)
+	if (client_call_json(db, 0, "GET", "/v1/status", NULL, JSON_OBJECT, &o) != 0)
 		goto out;
-	if (client_do(c, &q, &r) != 0)
-		goto out;
-	if (r.status != 200) {
-		client_print_error(&r);
-		goto out;
-	}
-	if (!json_is_object(r.json)) {
-		cmd_err("GET /v1/status: unexpected reply from the daemon");
-		goto out;
-	}
 	if (co.json) {
-		json_dumpf(r.json, stdout, JSON_INDENT(2));
+		json_dumpf(o, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);
 	} else {
-		print_status(r.json);
+		print_status(o);
 	}
 	rc = EXIT_OK;
 out:
-	client_reply_free(&r);
-	client_free(c);
+	json_decref(o);
 	free(db);
 	return rc;
 }
