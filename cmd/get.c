@@ -1,6 +1,11 @@
-/* get.c: `p2p get <key> [--out F|-]`: stream a file from the daemon to a file (temp
- * file + fsync + rename, so a failed get leaves nothing behind) or to standard output. */
+/* get.c: `p2p get <key> [--out F|-]`: a file from the daemon to a file (temp file +
+ * fsync + rename, so a failed get leaves nothing behind) or to standard output. With
+ * --out the temp file is handed to the daemon (fd.sock, cmd/fdpass.h), whose workers
+ * write the verified chunks into it: GET /v1/files/KEY?fd=TOKEN answers JSON once every
+ * byte is written. Otherwise (standard output, or a daemon without fd.sock) the content
+ * streams through the HTTP body. */
 #include "cmd/client.h"
+#include "cmd/fdpass.h"
 #include "cmd/hasher.h"
 #include "cmd/cmd.h"
 #include "cmd/common.h"
@@ -35,7 +40,8 @@ const struct cmd_entry cmd_get_entry = {
 	    "FILE is written safely: the bytes go to a temporary file in FILE's directory,\n"
 	    "which is synced and renamed over FILE only when the whole content arrived with\n"
 	    "the length the node announced. A failed get leaves no partial file and does not\n"
-	    "touch an existing FILE.\n"
+	    "touch an existing FILE. The temporary file is handed to the node, which writes\n"
+	    "the verified chunks into it (P2P_FDPASS=0: the bytes come over the control API).\n"
 	    "\n"
 	    "The node checks every chunk against its SHA-256 before sending a byte of it and\n"
 	    "cuts the transfer short (so the get fails) rather than send a corrupt chunk.\n"
@@ -74,6 +80,7 @@ struct download {
 	int verify;            /* --verify: whole-content SHA-256 here too */
 	uint64_t written, synced; /* for early writeback of --out */
 	struct progress prog;
+	int fdsock;            /* fd.sock connection while the daemon writes d.fd */
 };
 
 static int
@@ -117,6 +124,20 @@ get_sink(void *arg, const void *p, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+/* GET ?fd=: the daemon writes the file; its progress lines come on fd.sock. */
+static void
+fd_progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct download *d = arg;
+	uint64_t bytes = d->written;
+
+	(void)done;
+	(void)total;
+	fdpass_poll(d->fdsock, &bytes);
+	d->written = bytes;
+	progress_update(&d->prog, bytes);
 }
 
 static void
@@ -202,7 +223,7 @@ cmd_get_exec(int argc, char **argv)
 	struct client_req q = { .method = "GET" };
 	struct client_reply r;
 	char *db = NULL, *dir = NULL, *ekey = NULL, *path = NULL;
-	char local[HASH_HEX];
+	char local[HASH_HEX], token[33];
 	uint8_t md[HASH_LEN];
 	int ch, rc = EXIT_FAIL;
 
@@ -210,6 +231,7 @@ cmd_get_exec(int argc, char **argv)
 	memset(&tn, 0, sizeof tn);
 	memset(&to, 0, sizeof to);
 	d.fd = -1;
+	d.fdsock = -1;
 	memset(&r, 0, sizeof r);
 	cmd_common_init(&co);
 	cmd_getopt_begin();
@@ -266,18 +288,23 @@ cmd_get_exec(int argc, char **argv)
 		fflush(stdout);
 		d.fd = STDOUT_FILENO;
 	}
-	if (d.verify) {
-		d.sha = hasher_new();
-		d.bufs[0] = xmalloc(GET_HASH_BUF);
-		d.bufs[1] = xmalloc(GET_HASH_BUF);
-	}
-
 	ekey = client_escape(c, d.key);
-	xasprintf(&path, "/v1/files/%s", ekey);
+	if (d.out != NULL && fdpass_send(client_datadir(c), d.fd, token, &d.fdsock) == 0) {
+		/* the daemon writes the temp file; the reply is JSON */
+		xasprintf(&path, "/v1/files/%s?fd=%s", ekey, token);
+		q.progress = fd_progress;
+	} else {
+		if (d.verify) {
+			d.sha = hasher_new();
+			d.bufs[0] = xmalloc(GET_HASH_BUF);
+			d.bufs[1] = xmalloc(GET_HASH_BUF);
+		}
+		xasprintf(&path, "/v1/files/%s", ekey);
+		q.sink = get_sink;
+		q.sink_arg = &d;
+		q.progress = get_progress;
+	}
 	q.path = path;
-	q.sink = get_sink;
-	q.sink_arg = &d;
-	q.progress = get_progress;
 	q.progress_arg = &d;
 	/* No progress line over a terminal we are writing the content to. */
 	progress_begin(&d.prog, progress_wanted(co.quiet) &&
@@ -293,15 +320,42 @@ cmd_get_exec(int argc, char **argv)
 		client_print_error(&r);
 		goto out;
 	}
-	if (r.content_length >= 0 && (uint64_t)r.content_length != r.received) {
+	if (d.fdsock != -1) {
+		/* every byte is in d.fd: the size the node announced, and --verify reads it */
+		json_t *sz = json_object_get(r.json, "size");
+		const char *sha = json_string_value(json_object_get(r.json, "sha256"));
+		struct stat st;
+
+		if (!json_is_integer(sz) || sha == NULL || strlen(sha) != 64) {
+			cmd_err("GET %s: unexpected reply from the daemon", d.key);
+			goto out;
+		}
+		if (fstat(d.fd, &st) == -1 || (uint64_t)st.st_size !=
+		    (uint64_t)json_integer_value(sz)) {
+			cmd_err("short transfer of %s: %s has %lld of %lld bytes", d.key, d.tmp,
+			    (long long)st.st_size, (long long)json_integer_value(sz));
+			goto out;
+		}
+		memcpy(r.sha256, sha, 65);
+		if (d.verify) {
+			d.sha = hasher_new_file(d.fd);
+			hasher_final(d.sha, md);
+			if (hasher_error(d.sha) != 0) {
+				cmd_err("read %s: %s", d.tmp, strerror(hasher_error(d.sha)));
+				goto out;
+			}
+		}
+	} else if (r.content_length >= 0 && (uint64_t)r.content_length != r.received) {
 		cmd_err("short transfer of %s: got %llu of %lld bytes", d.key,
 		    (unsigned long long)r.received, (long long)r.content_length);
 		goto out;
 	}
 	if (d.verify) {
-		if (d.fill > 0)
-			hasher_feed(d.sha, d.bufs[d.cur], d.fill);
-		hasher_final(d.sha, md);
+		if (d.fdsock == -1) {
+			if (d.fill > 0)
+				hasher_feed(d.sha, d.bufs[d.cur], d.fill);
+			hasher_final(d.sha, md);
+		}
 		hex_encode(md, HASH_LEN, local);
 		if (r.sha256[0] == '\0' || strcasecmp(r.sha256, local) != 0) {
 			cmd_err("content of %s does not match its sha256 (got %s, expected %s)",
@@ -336,10 +390,12 @@ out:
 		unlink(d.tmp);
 		free(d.tmp);
 	}
+	hasher_free(d.sha); /* before closing d.fd: a file hasher reads it */
+	if (d.fdsock != -1)
+		close(d.fdsock);
 	if (d.fd > STDERR_FILENO)
 		close(d.fd);
 	cmd_signals_end();
-	hasher_free(d.sha);
 	free(d.bufs[0]);
 	free(d.bufs[1]);
 	client_reply_free(&r);

@@ -3,9 +3,11 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -18,7 +20,11 @@ struct hasher {
 	size_t n;
 	int busy;
 	int stop;
+	int fd;         /* hasher_new_file: the file; -1 otherwise */
+	int err;        /* errno of a failed read of fd */
 };
+
+#define HASHER_FILE_BUF (1u << 20)
 
 static void *
 hasher_thread(void *arg)
@@ -43,12 +49,74 @@ hasher_thread(void *arg)
 	return NULL;
 }
 
+/* hasher_new_file: the whole file, then wait to be stopped like a feeding hasher. */
+static void *
+hasher_file_thread(void *arg)
+{
+	struct hasher *h = arg;
+	uint8_t *buf = xmalloc(HASHER_FILE_BUF);
+	off_t off = 0;
+	int err = 0;
+
+	for (;;) {
+		ssize_t r = pread(h->fd, buf, HASHER_FILE_BUF, off);
+
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			err = errno;
+		if (r <= 0)
+			break;
+		EVP_DigestUpdate(h->ctx, buf, (size_t)r);
+		off += r;
+	}
+	free(buf);
+	pthread_mutex_lock(&h->mtx);
+	h->err = err;
+	h->busy = 0;
+	pthread_cond_broadcast(&h->cv);
+	while (!h->stop)
+		pthread_cond_wait(&h->cv, &h->mtx);
+	pthread_mutex_unlock(&h->mtx);
+	return NULL;
+}
+
+struct hasher *
+hasher_new_file(int fd)
+{
+	struct hasher *h = xcalloc(1, sizeof *h);
+	int rc;
+
+	h->fd = fd;
+	h->busy = 1;
+	if ((h->ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1)
+		fatalx("EVP_DigestInit_ex");
+	pthread_mutex_init(&h->mtx, NULL);
+	pthread_cond_init(&h->cv, NULL);
+	if ((rc = pthread_create(&h->t, NULL, hasher_file_thread, h)) != 0)
+		fatalx("pthread_create: %s", strerror(rc));
+	return h;
+}
+
+int
+hasher_error(struct hasher *h)
+{
+	int err;
+
+	pthread_mutex_lock(&h->mtx);
+	err = h->err;
+	pthread_mutex_unlock(&h->mtx);
+	return err;
+}
+
 struct hasher *
 hasher_new(void)
 {
 	struct hasher *h = xcalloc(1, sizeof *h);
 	int rc;
 
+	h->fd = -1;
 	if ((h->ctx = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1)
 		fatalx("EVP_DigestInit_ex");

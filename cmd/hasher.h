@@ -9,6 +9,11 @@
 struct hasher;
 
 struct hasher *hasher_new(void);
+/* Hash the whole file fd (pread from offset 0 to its end) on the thread, while the
+ * caller does something else; hasher_final() waits for it. fd must stay open until then.
+ * hasher_error(): after hasher_final(), 0 or the errno of a failed read. */
+struct hasher *hasher_new_file(int fd);
+int hasher_error(struct hasher *h);
 /* Hash p[0..n) on the thread. Waits for the previous feed to finish first, so p must
  * stay untouched until the next hasher_feed() or hasher_final() returns. */
 void hasher_feed(struct hasher *h, const void *p, size_t n);

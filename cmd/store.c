@@ -1,6 +1,9 @@
-/* store.c: `p2p store <key> <file|->`: stream a file to the daemon through an upload
+/* store.c: `p2p store <key> <file|->`. A regular file is handed to the daemon
+ * (fd.sock, cmd/fdpass.h), which reads it itself: PUT /v1/files/KEY?fd=TOKEN. Otherwise
+ * (standard input, or a daemon without fd.sock) the bytes are streamed through an upload
  * session (POST /v1/uploads, PUT each part in order, commit), one chunk in memory. */
 #include "cmd/client.h"
+#include "cmd/fdpass.h"
 #include "cmd/hasher.h"
 #include "cmd/cmd.h"
 #include "cmd/common.h"
@@ -30,7 +33,9 @@ const struct cmd_entry cmd_store_entry = {
 	.help =
 	    "Send FILE (or standard input for \"-\") to the running node, which splits it into\n"
 	    "chunks and records it under KEY. Storing a key again makes a new version; the\n"
-	    "older one goes away. Any size works: the file is streamed one chunk at a time.\n"
+	    "older one goes away. Any size works: the file is streamed one chunk at a time\n"
+	    "(a regular file is handed to the node, which reads it itself; P2P_FDPASS=0 in\n"
+	    "the environment sends its bytes over the control API instead).\n"
 	    "\n"
 	    "A key is a name, not a path: 1..1024 bytes of UTF-8 without control characters\n"
 	    "(\"photos/2024/cat.jpg\" and \"../x\" are both fine). A bad key is a usage error.\n"
@@ -71,6 +76,8 @@ struct upload {
 	struct hasher *sha;     /* end-to-end check, on its own thread */
 	uint8_t *bufs[2];       /* double buffer: one hashed and sent while the next is read */
 	struct progress prog;
+	char token[33];         /* the file went through fd.sock under this token ("" no) */
+	int fdsock;             /* its connection: progress lines */
 };
 
 /* Read up to n bytes; fewer only at end of file. -1 on error (errno set). */
@@ -178,6 +185,20 @@ upload_abort(struct upload *u)
 	free(path);
 }
 
+/* The daemon reads the file itself: its progress lines come on fd.sock. */
+static void
+fd_progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct upload *u = arg;
+	uint64_t bytes = u->sent;
+
+	(void)done;
+	(void)total;
+	fdpass_poll(u->fdsock, &bytes);
+	u->sent = bytes;
+	progress_update(&u->prog, bytes);
+}
+
 static int
 upload_commit(struct upload *u, int json, int quiet)
 {
@@ -190,16 +211,30 @@ upload_commit(struct upload *u, int json, int quiet)
 	int rc = -1;
 
 	local[0] = '\0';
-	if (u->sha != NULL) {
-		hasher_final(u->sha, md);
-		hex_encode(md, HASH_LEN, local);
-	}
-
 	ekey = client_escape(u->c, u->key);
-	xasprintf(&path, "/v1/files/%s?upload=%s", ekey, u->id);
+	if (u->token[0] != '\0') {
+		xasprintf(&path, "/v1/files/%s?fd=%s", ekey, u->token);
+		q.progress = fd_progress;
+		q.progress_arg = u;
+	} else
+		xasprintf(&path, "/v1/files/%s?upload=%s", ekey, u->id);
 	q.path = path;
 	if (client_do(u->c, &q, &r) != 0 || want_status(&r) == -1)
 		goto out;
+	if (u->token[0] != '\0') {
+		u->sent = (uint64_t)json_integer_value(json_object_get(r.json, "size"));
+		u->parts = (uint64_t)json_integer_value(json_object_get(r.json, "chunks"));
+	}
+	if (u->sha != NULL) {
+		/* the file's hash here: computed while the daemon stored it */
+		hasher_final(u->sha, md);
+		hex_encode(md, HASH_LEN, local);
+		if (hasher_error(u->sha) != 0) {
+			cmd_err("read %s: %s", u->file, strerror(hasher_error(u->sha)));
+			rc = 1; /* committed: no abort */
+			goto out;
+		}
+	}
 	sha = json_string_value(json_object_get(r.json, "sha256"));
 	if (u->sha != NULL && (sha == NULL || strcasecmp(sha, local) != 0)) {
 		cmd_err("the daemon stored %s with sha256 %s but %s has sha256 %s", u->key, sha,
@@ -294,6 +329,7 @@ cmd_store_exec(int argc, char **argv)
 	u.key = argv[optind];
 	u.file = argv[optind + 1];
 	u.fd = -1;
+	u.fdsock = -1;
 	if (strcmp(u.file, "-") == 0) {
 		u.fd = STDIN_FILENO;
 		u.file = "standard input";
@@ -321,6 +357,17 @@ cmd_store_exec(int argc, char **argv)
 		goto out;
 
 	cmd_signals_begin();
+	if (S_ISREG(st.st_mode) &&
+	    fdpass_send(client_datadir(u.c), u.fd, u.token, &u.fdsock) == 0) {
+		/* The daemon reads the file itself; if we go away (Ctrl-C), our fd.sock
+		 * connection closes and that aborts the store. */
+		if (verify)
+			u.sha = hasher_new_file(u.fd);
+		progress_begin(&u.prog, progress_wanted(co.quiet), (uint64_t)st.st_size);
+		crc = upload_commit(&u, co.json, co.quiet);
+		rc = crc == 0 ? EXIT_OK : EXIT_FAIL;
+		goto out;
+	}
 	if (upload_begin(&u) == -1)
 		goto out;
 	started = 1;
@@ -365,9 +412,12 @@ out:
 	u.c = NULL;
 	tempnode_stop(&tn);
 	cmd_signals_end();
+	hasher_free(u.sha); /* before closing u.fd: a file hasher reads it */
+	u.sha = NULL;
+	if (u.fdsock != -1)
+		close(u.fdsock);
 	if (u.fd > STDIN_FILENO)
 		close(u.fd);
-	hasher_free(u.sha);
 	free(u.bufs[0]);
 	free(u.bufs[1]);
 	free(u.id);

@@ -2,6 +2,7 @@
  * optionally, on a loopback TCP address. Routing, JSON replies, status, health. */
 #include "node/api.h"
 #include "node/daemon.h"
+#include "node/fdpass.h"
 #include "node/work.h"
 #include "node/net.h"
 #include "node/repl.h"
@@ -195,11 +196,13 @@ api_route(struct evhttp_request *req, void *arg)
 			goto out;
 		switch (cmd) {
 		case EVHTTP_REQ_PUT:
-			files_put(n, req, key, evhttp_find_header(&q, "upload"));
+			files_put(n, req, key, evhttp_find_header(&q, "upload"),
+			    evhttp_find_header(&q, "fd"));
 			break;
 		case EVHTTP_REQ_GET:
 		case EVHTTP_REQ_HEAD:
-			files_get(n, req, key, cmd == EVHTTP_REQ_HEAD);
+			files_get(n, req, key, cmd == EVHTTP_REQ_HEAD,
+			    evhttp_find_header(&q, "fd"));
 			break;
 		case EVHTTP_REQ_DELETE:
 			files_delete(n, req, key);
@@ -291,7 +294,9 @@ api_unix_listen(struct node *n, char **cause)
 }
 
 /* libevent 2.1 moves at most 16 KiB per read or write callback by default: a 1 MiB
- * part took 64 loop iterations. Let each callback move up to 1 MiB. */
+ * part took 64 loop iterations. Let each callback move up to 1 MiB. (That holds for
+ * writes; a read stays at most 4 KiB whatever is set here, evbuffer_read's own cap in
+ * 2.1: 256 loop iterations per 1 MiB part. Hence fd.sock, node/fdpass.h.) */
 static struct bufferevent *
 api_bevcb(struct event_base *base, void *arg)
 {
@@ -320,6 +325,14 @@ api_start(struct node *n, char **cause)
 	    EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
 	if (api_unix_listen(n, cause) == -1)
 		return -1;
+	{
+		char *why = NULL;
+
+		if (fdpass_start(n, &why) == -1) { /* HTTP alone still works */
+			log_warnx("fd.sock: %s; stores and gets go through HTTP only", why);
+			free(why);
+		}
+	}
 	if (n->cfg->api_addr != NULL) {
 		char host[256];
 		const char *a = n->cfg->api_addr, *colon = strrchr(a, ':');
@@ -355,6 +368,7 @@ api_stop(struct node *n)
 	if (n->http != NULL)
 		evhttp_free(n->http);
 	n->http = NULL;
+	fdpass_stop(n);
 	/* Only the daemon that bound the socket removes it: one that failed to start (the
 	 * data directory is locked by another) must not cut the running one off. */
 	if (n->sock_bound)

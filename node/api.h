@@ -20,10 +20,13 @@ void api_error(struct evhttp_request *req, int code, const char *error, const ch
     __attribute__((format(printf, 4, 5)));
 json_t *api_file_json(const struct node *n, const struct db_file *f);
 
-/* files.c handlers; key is percent-decoded and validated by the router. */
+/* files.c handlers; key is percent-decoded and validated by the router. fd: a token
+ * from fd.sock (node/fdpass.h), or NULL: the content comes from / goes to that file
+ * instead of the HTTP body. */
 void files_put(struct node *n, struct evhttp_request *req, const char *key,
-    const char *upload_id);
-void files_get(struct node *n, struct evhttp_request *req, const char *key, int head);
+    const char *upload_id, const char *fd);
+void files_get(struct node *n, struct evhttp_request *req, const char *key, int head,
+    const char *fd);
 void files_delete(struct node *n, struct evhttp_request *req, const char *key);
 void files_list(struct node *n, struct evhttp_request *req, int include_deleted);
 void uploads_new(struct node *n, struct evhttp_request *req);

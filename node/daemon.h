@@ -17,6 +17,7 @@ struct pool;
 struct upload;
 struct net;
 struct repl;
+struct fdpass;
 
 struct metrics {
 	atomic_uint_fast64_t stores, store_bytes, store_errors;
@@ -55,6 +56,7 @@ struct node {
 	struct evhttp *http;
 	struct net *net;          /* the peer network (net.c) */
 	struct repl *repl;        /* replication (repl.c) */
+	struct fdpass *fdpass;    /* descriptors passed by the CLI (fdpass.c) */
 
 	TAILQ_HEAD(, upload) uploads;
 	unsigned nuploads;

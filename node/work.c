@@ -32,6 +32,10 @@ struct pool {
 
 	int efd;
 	struct event *ev;
+
+	pthread_mutex_t buf_mtx;
+	void **bufs;        /* kept buffers, guarded by buf_mtx */
+	unsigned nbufs;
 };
 
 static void
@@ -153,9 +157,13 @@ pool_new(struct event_base *base, const char *name, int nthreads, int batch,
 	TAILQ_INIT(&p->done);
 	pthread_mutex_init(&p->mtx, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	pthread_mutex_init(&p->buf_mtx, NULL);
+	if (ops->buf_keep > 0 && ops->buf_size > 0)
+		p->bufs = xcalloc(ops->buf_keep, sizeof *p->bufs);
 	p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (p->efd == -1) {
 		set_cause(cause, "eventfd: %s", strerror(errno));
+		free(p->bufs);
 		free(p);
 		return NULL;
 	}
@@ -185,6 +193,7 @@ fail:
 	close(p->efd);
 	free(p->threads);
 	free(p->ctx);
+	free(p->bufs);
 	free(p);
 	return NULL;
 }
@@ -197,6 +206,46 @@ pool_submit(struct pool *p, struct job *j)
 	TAILQ_INSERT_TAIL(&p->todo, j, entry);
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mtx);
+}
+
+void
+pool_submit_first(struct pool *p, struct job *j)
+{
+	p->pending++;
+	pthread_mutex_lock(&p->mtx);
+	TAILQ_INSERT_HEAD(&p->todo, j, entry);
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mtx);
+}
+
+void *
+pool_buf_get(struct pool *p, size_t n)
+{
+	void *buf = NULL;
+
+	if (n > p->ops.buf_size || p->bufs == NULL)
+		return xmalloc(n > 0 ? n : 1);
+	pthread_mutex_lock(&p->buf_mtx);
+	if (p->nbufs > 0)
+		buf = p->bufs[--p->nbufs];
+	pthread_mutex_unlock(&p->buf_mtx);
+	return buf != NULL ? buf : xmalloc(p->ops.buf_size);
+}
+
+void
+pool_buf_put(struct pool *p, void *buf, size_t n)
+{
+	if (buf == NULL)
+		return;
+	if (n <= p->ops.buf_size && p->bufs != NULL) {
+		pthread_mutex_lock(&p->buf_mtx);
+		if (p->nbufs < p->ops.buf_keep) {
+			p->bufs[p->nbufs++] = buf;
+			buf = NULL;
+		}
+		pthread_mutex_unlock(&p->buf_mtx);
+	}
+	free(buf);
 }
 
 void
@@ -235,6 +284,10 @@ pool_free(struct pool *p)
 	close(p->efd);
 	pthread_mutex_destroy(&p->mtx);
 	pthread_cond_destroy(&p->cv);
+	while (p->nbufs > 0)
+		free(p->bufs[--p->nbufs]);
+	free(p->bufs);
+	pthread_mutex_destroy(&p->buf_mtx);
 	free(p->threads);
 	free(p->ctx);
 	free(p);

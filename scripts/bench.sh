@@ -8,12 +8,17 @@
 #                        this run's run.XXXXXX inside it is removed at exit
 #       P2P_BIN=...      the binary (default ./p2p, else build/p2p)
 #       TIMEOUT=600      bound, in seconds, on every step
+#       HTTP=0           1: also time store and get with the bytes in HTTP bodies
+#                        (P2P_FDPASS=0: an upload session, a streamed GET), as for
+#                        standard input / output or a daemon without fd.sock
 #
 # Rows (MB = 10^6 B):
 #   openssl dgst -sha256 FILE       hash limit
 #   cp FILE dst + sync              disk write limit (sync before the clock starts too)
-#   p2p store                       CLI -> daemon -> chunks, durable when it returns
-#   p2p get --out (+ sync)          daemon -> CLI -> file; the ratio uses the "+ sync" time
+#   p2p store                       CLI -> daemon -> chunks, durable when it returns (the
+#                                   CLI hands the file over on fd.sock; the daemon reads it)
+#   p2p get --out (+ sync)          daemon -> file (handed over on fd.sock), fsync'd and
+#                                   renamed by the CLI; the ratio uses the "+ sync" time
 # Every run stores different bytes under a fresh key (AES-CTR of the payload, made before
 # the clock starts), so deduplication never shortcuts a store. The payload is hot in the page
 # cache for every row. Targets: store <= 1.25 x (dgst + cp+sync), get <= 1.25 x cp+sync,
@@ -59,7 +64,6 @@ need=$((SIZE * (RUNS + 4)))
 
 now() { echo "$EPOCHREALTIME"; }
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
-p2p() { timeout -k 5 "$TIMEOUT" "$P2P_BIN" --db "$D/p2p.db" "$@"; }
 median() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
 
 # stage RUN#: distinct bytes for this run in $W/in.bin, written back and hot in the cache
@@ -116,32 +120,48 @@ sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
 cli_cpu() { awk '{ printf "%.2f", $1 + $2 }' "$W/time.out"; }
 TIMEFORMAT='%U %S'
 
-ts_store=() ts_get=() ts_gets=() cpu_sc=() cpu_sd=() cpu_gc=() cpu_gd=()
-for ((r = 1; r <= RUNS; r++)); do
+# one_run MODE R: stage run R's payload, store it, get it back; times and CPU go to the
+# arrays of MODE (fd: the CLI's default; http: P2P_FDPASS=0)
+declare -A TS CPU
+one_run() {
+	local mode=$1 r=$2 d0 s env=()
+	[ "$mode" = http ] && env=(env P2P_FDPASS=0)
 	stage "$r"
 	d0=$(dcpu); s=$(now)
-	{ time p2p store "bench-$r" "$W/in.bin" --quiet >"$W/cli.out" 2>&1; } 2>"$W/time.out" ||
-		{ cat "$W/cli.out" >&2; tail -n 20 "$W/node.log" >&2; die "p2p store (run $r) failed"; }
-	ts_store+=("$(since "$s")")
-	cpu_sd+=("$(sub "$(dcpu)" "$d0")") cpu_sc+=("$(cli_cpu)")
+	{ time "${env[@]}" timeout -k 5 "$TIMEOUT" "$P2P_BIN" --db "$D/p2p.db" \
+		store "bench-$mode-$r" "$W/in.bin" --quiet >"$W/cli.out" 2>&1; } 2>"$W/time.out" ||
+		{ cat "$W/cli.out" >&2; tail -n 20 "$W/node.log" >&2; die "p2p store ($mode, run $r) failed"; }
+	TS[store.$mode]+=" $(since "$s")"
+	CPU[sd.$mode]+=" $(sub "$(dcpu)" "$d0")" CPU[sc.$mode]+=" $(cli_cpu)"
 
 	rm -f "$W/dst"; sync
 	d0=$(dcpu); s=$(now)
-	{ time p2p get "bench-$r" --out "$W/dst" >"$W/cli.out" 2>&1; } 2>"$W/time.out" ||
-		{ cat "$W/cli.out" >&2; tail -n 20 "$W/node.log" >&2; die "p2p get (run $r) failed"; }
-	ts_get+=("$(since "$s")")
-	cpu_gd+=("$(sub "$(dcpu)" "$d0")") cpu_gc+=("$(cli_cpu)")
+	{ time "${env[@]}" timeout -k 5 "$TIMEOUT" "$P2P_BIN" --db "$D/p2p.db" \
+		get "bench-$mode-$r" --out "$W/dst" >"$W/cli.out" 2>&1; } 2>"$W/time.out" ||
+		{ cat "$W/cli.out" >&2; tail -n 20 "$W/node.log" >&2; die "p2p get ($mode, run $r) failed"; }
+	TS[get.$mode]+=" $(since "$s")"
+	CPU[gd.$mode]+=" $(sub "$(dcpu)" "$d0")" CPU[gc.$mode]+=" $(cli_cpu)"
 	sync
-	ts_gets+=("$(since "$s")")
-	cmp -s "$W/in.bin" "$W/dst" || die "p2p get (run $r) returned different bytes"
+	TS[gets.$mode]+=" $(since "$s")"
+	cmp -s "$W/in.bin" "$W/dst" || die "p2p get ($mode, run $r) returned different bytes"
 	rm -f "$W/dst"
-	kill -0 "$NPID" 2>/dev/null || die "the daemon died (run $r)"
+	kill -0 "$NPID" 2>/dev/null || die "the daemon died ($mode, run $r)"
+}
+
+MODES=(fd)
+[ "${HTTP:-0}" = 1 ] && MODES+=(http)
+for ((r = 1; r <= RUNS; r++)); do
+	for m in "${MODES[@]}"; do one_run "$m" "$([ "$m" = fd ] && echo "$r" || echo $((r + 1000)))"; done
 done
-record store "${ts_store[@]}"
-record get "${ts_get[@]}"
-record gets "${ts_gets[@]}"
-log "CPU s per store: CLI ${cpu_sc[*]}; daemon ${cpu_sd[*]}"
-log "CPU s per get:   CLI ${cpu_gc[*]}; daemon ${cpu_gd[*]}"
+# shellcheck disable=SC2086  # word splitting of the space-separated lists is meant
+for m in "${MODES[@]}"; do
+	sfx=$([ "$m" = fd ] || echo ".$m")
+	record "store$sfx" ${TS[store.$m]}
+	record "get$sfx" ${TS[get.$m]}
+	record "gets$sfx" ${TS[gets.$m]}
+	log "CPU s per store ($m): CLI${CPU[sc.$m]}; daemon${CPU[sd.$m]}"
+	log "CPU s per get ($m):   CLI${CPU[gc.$m]}; daemon${CPU[gd.$m]}"
+done
 
 RSS_KB=$(awk '/^VmHWM:/ { print $2 }' "/proc/$NPID/status" 2>/dev/null)
 [ -n "$RSS_KB" ] || die "cannot read VmHWM of pid $NPID"
@@ -174,13 +194,29 @@ line "cp + sync" cp
 line "p2p store" store
 line "p2p get --out" get
 line "p2p get --out + sync" gets
+if [ "${HTTP:-0}" = 1 ]; then
+	line "p2p store (HTTP bodies)" store.http
+	line "p2p get --out (HTTP)" get.http
+	line "p2p get --out (HTTP) + sync" gets.http
+fi
 cat <<EOF
 
 store / (dgst + cp+sync)    $r_store   target <= 1.25  $(verdict "$r_store" 1.25)
 get+sync / (cp+sync)        $r_get   target <= 1.25  $(verdict "$r_get" 1.25)
 daemon peak RSS (VmHWM)     $rss_mib MiB   target <= 32  $(verdict "$rss_mib" 32)
-
-CPU seconds, median (user+sys; $(nproc) cores = $(nproc) s per wall second):
-  p2p store                 CLI $(median "${cpu_sc[@]}")   daemon $(median "${cpu_sd[@]}")
-  p2p get --out             CLI $(median "${cpu_gc[@]}")   daemon $(median "${cpu_gd[@]}")
 EOF
+if [ "${HTTP:-0}" = 1 ]; then
+	echo "HTTP bodies, same ratios (no target): store $(ratio "${MED[store.http]}" \
+		"$(awk -v a="${MED[dgst]}" -v b="${MED[cp]}" 'BEGIN { print a + b }')")," \
+		"get+sync $(ratio "${MED[gets.http]}" "${MED[cp]}")"
+fi
+echo
+echo "CPU seconds, median (user+sys; $(nproc) cores = $(nproc) s per wall second):"
+# shellcheck disable=SC2086  # word splitting of the space-separated lists is meant
+for m in "${MODES[@]}"; do
+	sfx=$([ "$m" = fd ] || echo " ($m)")
+	printf '  %-25s CLI %s   daemon %s\n' "p2p store$sfx" "$(median ${CPU[sc.$m]})" \
+		"$(median ${CPU[sd.$m]})"
+	printf '  %-25s CLI %s   daemon %s\n' "p2p get --out$sfx" "$(median ${CPU[gc.$m]})" \
+		"$(median ${CPU[gd.$m]})"
+done

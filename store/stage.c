@@ -1,43 +1,61 @@
-/* stage.c: build one file version from its parts, in order.
+/* stage.c: build one file version from its parts.
  *
- * Per part: SHA-256 of the chunk, the same bytes fed to the whole-file SHA-256, pin,
- * ask the caller whether the database already holds the chunk, write it if not. The
- * data is never copied here (the write goes straight from the caller's buffer), so the
- * cost of a part is two SHA-256 passes plus one write(2).
+ * A part is one chunk. Storing it (stage_part) and hashing it into the whole-file
+ * SHA-256 (stage_feed) are separate, so the daemon can store the parts of one upload on
+ * several worker threads at once, in any order, while one thread at a time feeds the
+ * file hash in order. That split is what lets one store use more than one core: the
+ * file hash is the only step that has to follow the byte order.
+ *
+ * stage_part: SHA-256 of the chunk, pin, ask the caller whether the database already
+ * holds the chunk, write it if not. The data is never copied here (the write goes
+ * straight from the caller's buffer).
  *
  * A chunk that repeats within the stage (zero-filled regions, say) is pinned again but
- * neither looked up nor written again: its first put already wrote it or found it in
- * the database, and our pin keeps GC away from it. A small index of this stage's chunk
- * hashes finds repeats.
+ * neither looked up nor written again: the first part to carry it (in time, whatever
+ * its number) writes it or finds it in the database, and our pin keeps GC away from it.
+ * A small index of this stage's chunk hashes finds repeats. stage_finish refuses while
+ * any part is still being stored, so a repeat never outlives the write it relies on.
  *
- * A part that fails after the whole-file hash took its bytes (have() or the write
- * failing) leaves the stage dead: later puts and stage_finish fail. That matches the
- * upload API, where an error ends the session. Argument errors (empty part, part too
- * long, part after a short one) change nothing. */
+ * A part that fails half-way (have() or the write failing) leaves the stage dead: later
+ * parts and stage_finish fail. That matches the upload API, where an error ends the
+ * session. Argument errors (empty part, part too long, a part number taken twice, a part
+ * after a short one) change nothing. */
 #include "store/store.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
+enum { PART_FREE, PART_BUSY, PART_DONE };
+
 struct stage {
 	struct store *s;
 	uint32_t chunk_size;
-	uint64_t size;
-	uint64_t nparts;
-	int short_seen; /* a part shorter than chunk_size was put: it must be the last */
-	int dead;       /* a put failed half-way */
+
+	pthread_mutex_t mtx;  /* everything down to the file hash */
+	uint64_t size;        /* bytes of the parts stored */
+	uint64_t nparts;      /* parts stored */
+	uint64_t nslots;      /* 1 + the highest part number taken */
+	uint64_t short_part;  /* 1 + the number of a part shorter than chunk_size, 0 none */
+	unsigned busy;        /* parts being stored */
+	int dead;             /* a part failed half-way */
 	int finished;
-	EVP_MD_CTX *file; /* whole-file SHA-256 */
-	EVP_MD_CTX *chunk;
-	uint8_t (*chunks)[HASH_LEN]; /* nparts entries, each pinned once */
+	uint8_t (*chunks)[HASH_LEN]; /* per part number: its hash once it was hashed */
+	uint8_t *state;              /* per part number: PART_FREE, PART_BUSY, PART_DONE */
 	size_t cap;
 	uint32_t *idx;    /* open addressing: part number + 1 of a distinct hash, 0 empty */
 	size_t idx_cap;   /* power of two, >= 2 * distinct hashes */
 	size_t idx_used;
 	uint64_t idx_mul; /* random odd multiplier (peers choose the content) */
+
+	/* the whole-file SHA-256: stage_feed only, one thread at a time, in order */
+	EVP_MD_CTX *file;
+	uint64_t fed;
+	uint64_t fed_size;
+	int fed_short;
 };
 
 #define IDX_MIN 64
@@ -52,7 +70,7 @@ idx_home(const struct stage *st, const uint8_t h[HASH_LEN])
 	return (size_t)(x >> (64 - __builtin_ctzll((unsigned long long)st->idx_cap)));
 }
 
-/* Slot of h in the index, or the empty slot where it would go. */
+/* Slot of h in the index, or the empty slot where it would go. Under mtx. */
 static size_t
 idx_slot(const struct stage *st, const uint8_t h[HASH_LEN])
 {
@@ -63,9 +81,9 @@ idx_slot(const struct stage *st, const uint8_t h[HASH_LEN])
 	return i;
 }
 
-/* Record part nparts (already in st->chunks) as the first of its hash. */
+/* Record part i (its hash already in st->chunks) as the first of its hash. Under mtx. */
 static void
-idx_add(struct stage *st, size_t slot)
+idx_add(struct stage *st, size_t slot, uint64_t i)
 {
 	if ((st->idx_used + 1) * 2 > st->idx_cap) {
 		uint32_t *old = st->idx;
@@ -73,15 +91,31 @@ idx_add(struct stage *st, size_t slot)
 
 		st->idx_cap *= 2;
 		st->idx = xcalloc(st->idx_cap, sizeof *st->idx);
-		for (size_t i = 0; i < oldcap; i++) {
-			if (old[i] != 0)
-				st->idx[idx_slot(st, st->chunks[old[i] - 1])] = old[i];
+		for (size_t k = 0; k < oldcap; k++) {
+			if (old[k] != 0)
+				st->idx[idx_slot(st, st->chunks[old[k] - 1])] = old[k];
 		}
 		free(old);
-		slot = idx_slot(st, st->chunks[st->nparts]);
+		slot = idx_slot(st, st->chunks[i]);
 	}
-	st->idx[slot] = (uint32_t)st->nparts + 1;
+	st->idx[slot] = (uint32_t)i + 1;
 	st->idx_used++;
+}
+
+/* Room for part number i in chunks[] and state[]. Under mtx. */
+static void
+grow(struct stage *st, uint64_t i)
+{
+	size_t cap = st->cap;
+
+	if (i < cap)
+		return;
+	while (cap <= i)
+		cap = cap ? cap * 2 : 16;
+	st->chunks = xreallocarray(st->chunks, cap, HASH_LEN);
+	st->state = xreallocarray(st->state, cap, 1);
+	memset(st->state + st->cap, PART_FREE, cap - st->cap);
+	st->cap = cap;
 }
 
 static EVP_MD_CTX *
@@ -104,8 +138,9 @@ stage_new(struct store *s, uint32_t chunk_size)
 	st = xcalloc(1, sizeof *st);
 	st->s = s;
 	st->chunk_size = chunk_size;
+	if (pthread_mutex_init(&st->mtx, NULL) != 0)
+		fatalx("pthread_mutex_init");
 	st->file = sha256_ctx();
-	st->chunk = sha256_ctx();
 	st->idx_cap = IDX_MIN;
 	st->idx = xcalloc(st->idx_cap, sizeof *st->idx);
 	if (getrandom(&st->idx_mul, sizeof st->idx_mul, GRND_NONBLOCK) != sizeof st->idx_mul)
@@ -114,14 +149,10 @@ stage_new(struct store *s, uint32_t chunk_size)
 	return st;
 }
 
-int
-stage_put(struct stage *st, const void *p, size_t n,
-    int (*have)(void *arg, const uint8_t h[HASH_LEN]), void *arg, char **cause)
+/* Take part number i for a part of n bytes: the argument checks. Under mtx. */
+static int
+part_take(struct stage *st, uint64_t i, size_t n, char **cause)
 {
-	uint8_t h[HASH_LEN];
-	size_t slot;
-	int rc;
-
 	if (st->dead)
 		return set_cause(cause, "stage: an earlier part failed");
 	if (st->finished)
@@ -131,68 +162,153 @@ stage_put(struct stage *st, const void *p, size_t n,
 	if (n > st->chunk_size)
 		return set_cause(cause, "stage: part of %zu bytes exceeds the chunk size %u", n,
 		    st->chunk_size);
-	if (st->short_seen)
-		return set_cause(cause, "stage: part after a short final part");
-	if (st->nparts >= MANIFEST_MAX_CHUNKS)
+	if (i >= MANIFEST_MAX_CHUNKS)
 		return set_cause(cause, "stage: more than %llu parts",
 		    (unsigned long long)MANIFEST_MAX_CHUNKS);
+	if (st->short_part != 0 && i + 1 > st->short_part)
+		return set_cause(cause, "stage: part after a short final part");
+	if (n < st->chunk_size && st->nslots > i + 1)
+		return set_cause(cause, "stage: short part %llu before part %llu",
+		    (unsigned long long)i, (unsigned long long)(st->nslots - 1));
+	if (i < st->cap && st->state[i] != PART_FREE)
+		return set_cause(cause, "stage: part %llu was put twice", (unsigned long long)i);
+	grow(st, i);
+	st->state[i] = PART_BUSY;
+	if (i + 1 > st->nslots)
+		st->nslots = i + 1;
+	if (n < st->chunk_size)
+		st->short_part = i + 1;
+	st->busy++;
+	return 0;
+}
 
-	if (EVP_DigestInit_ex(st->chunk, NULL, NULL) != 1 ||
-	    EVP_DigestUpdate(st->chunk, p, n) != 1 ||
-	    EVP_DigestFinal_ex(st->chunk, h, NULL) != 1 ||
-	    EVP_DigestUpdate(st->file, p, n) != 1)
-		fatalx("stage: EVP sha256 failed");
+int
+stage_part(struct stage *st, uint64_t i, const void *p, size_t n,
+    int (*have)(void *arg, const uint8_t h[HASH_LEN]), void *arg, char **cause)
+{
+	uint8_t h[HASH_LEN];
+	size_t slot;
+	int rc, repeat;
 
+	pthread_mutex_lock(&st->mtx);
+	rc = part_take(st, i, n, cause);
+	pthread_mutex_unlock(&st->mtx);
+	if (rc == -1)
+		return -1;
+
+	hash_buf(p, n, h);
 	/* Pin before asking the database, so GC cannot remove the chunk in between. */
 	store_pin(st->s, h);
+	pthread_mutex_lock(&st->mtx);
+	memcpy(st->chunks[i], h, HASH_LEN);
 	slot = idx_slot(st, h);
-	if (st->idx[slot] != 0)
-		rc = 0; /* a repeat within this stage: already stored and pinned by us */
+	if ((repeat = st->idx[slot] != 0) == 0)
+		idx_add(st, slot, i); /* the first part with this hash: it stores it */
+	pthread_mutex_unlock(&st->mtx);
+
+	if (repeat)
+		rc = 0; /* stored (or being stored) by another part of this stage, pinned */
 	else if ((rc = have(arg, h)) == 0)
 		rc = store_write_chunk(st->s, h, p, n, cause);
 	else if (rc == 1)
 		rc = 0;
 	else
 		rc = set_cause(cause, "stage: chunk lookup failed");
-	if (rc == -1) {
-		store_unpin(st->s, h);
-		st->dead = 1;
-		return -1;
-	}
 
-	if (st->nparts == st->cap) {
-		st->cap = st->cap ? st->cap * 2 : 16;
-		st->chunks = xreallocarray(st->chunks, st->cap, HASH_LEN);
+	pthread_mutex_lock(&st->mtx);
+	st->busy--;
+	if (rc == 0) {
+		st->state[i] = PART_DONE;
+		st->nparts++;
+		st->size += n;
+	} else {
+		st->state[i] = PART_FREE;
+		st->dead = 1;
 	}
-	memcpy(st->chunks[st->nparts], h, HASH_LEN);
-	if (st->idx[slot] == 0)
-		idx_add(st, slot);
-	st->nparts++;
-	st->size += n;
+	pthread_mutex_unlock(&st->mtx);
+	if (rc == -1)
+		store_unpin(st->s, h);
+	return rc;
+}
+
+int
+stage_feed(struct stage *st, const void *p, size_t n, char **cause)
+{
+	if (n == 0 || n > st->chunk_size)
+		return set_cause(cause, "stage: fed a part of %zu bytes (chunk size %u)", n,
+		    st->chunk_size);
+	if (st->fed_short)
+		return set_cause(cause, "stage: part fed after a short final part");
+	if (EVP_DigestUpdate(st->file, p, n) != 1)
+		fatalx("stage: EVP sha256 update failed");
+	st->fed++;
+	st->fed_size += n;
 	if (n < st->chunk_size)
-		st->short_seen = 1;
+		st->fed_short = 1;
 	return 0;
 }
 
-uint64_t
-stage_size(const struct stage *st)
+int
+stage_put(struct stage *st, const void *p, size_t n,
+    int (*have)(void *arg, const uint8_t h[HASH_LEN]), void *arg, char **cause)
 {
-	return st->size;
+	uint64_t i;
+
+	pthread_mutex_lock(&st->mtx);
+	i = st->nslots;
+	pthread_mutex_unlock(&st->mtx);
+	if (stage_part(st, i, p, n, have, arg, cause) == -1)
+		return -1;
+	return stage_feed(st, p, n, cause);
 }
 
 uint64_t
-stage_nparts(const struct stage *st)
+stage_size(struct stage *st)
 {
-	return st->nparts;
+	uint64_t v;
+
+	pthread_mutex_lock(&st->mtx);
+	v = st->size;
+	pthread_mutex_unlock(&st->mtx);
+	return v;
+}
+
+uint64_t
+stage_nparts(struct stage *st)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&st->mtx);
+	v = st->nparts;
+	pthread_mutex_unlock(&st->mtx);
+	return v;
 }
 
 int
 stage_finish(struct stage *st, struct manifest *m, char **cause)
 {
+	int rc = -1;
+
+	pthread_mutex_lock(&st->mtx);
 	if (st->dead)
-		return set_cause(cause, "stage: an earlier part failed");
-	if (st->finished)
-		return set_cause(cause, "stage: already finished");
+		set_cause(cause, "stage: an earlier part failed");
+	else if (st->finished)
+		set_cause(cause, "stage: already finished");
+	else if (st->busy > 0)
+		set_cause(cause, "stage: %u parts are still being stored", st->busy);
+	else if (st->nparts != st->nslots)
+		set_cause(cause, "stage: %llu of parts 0..%llu were stored (a gap)",
+		    (unsigned long long)st->nparts, (unsigned long long)st->nslots - 1);
+	else if (st->fed != st->nparts || st->fed_size != st->size)
+		set_cause(cause, "stage: the file hash took %llu parts (%llu bytes) of %llu "
+		    "(%llu bytes)", (unsigned long long)st->fed, (unsigned long long)st->fed_size,
+		    (unsigned long long)st->nparts, (unsigned long long)st->size);
+	else
+		rc = 0;
+	if (rc == -1) {
+		pthread_mutex_unlock(&st->mtx);
+		return -1;
+	}
 	manifest_init(m, st->chunk_size);
 	if (EVP_DigestFinal_ex(st->file, m->file_hash, NULL) != 1)
 		fatalx("stage: EVP sha256 final failed");
@@ -203,6 +319,7 @@ stage_finish(struct stage *st, struct manifest *m, char **cause)
 		m->chunks = xreallocarray(NULL, (size_t)st->nparts, HASH_LEN);
 		memcpy(m->chunks, st->chunks, (size_t)st->nparts * HASH_LEN);
 	}
+	pthread_mutex_unlock(&st->mtx);
 	return 0;
 }
 
@@ -211,11 +328,13 @@ stage_free(struct stage *st)
 {
 	if (st == NULL)
 		return;
-	for (uint64_t i = 0; i < st->nparts; i++)
-		store_unpin(st->s, st->chunks[i]);
+	for (uint64_t i = 0; i < st->nslots; i++)
+		if (st->state[i] == PART_DONE)
+			store_unpin(st->s, st->chunks[i]);
+	pthread_mutex_destroy(&st->mtx);
 	EVP_MD_CTX_free(st->file);
-	EVP_MD_CTX_free(st->chunk);
 	free(st->chunks);
+	free(st->state);
 	free(st->idx);
 	free(st);
 }

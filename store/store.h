@@ -104,19 +104,30 @@ int manifest_decode(struct manifest *m, const void *p, size_t len, char **cause)
 /* SHA-256 of the canonical encoding: the version's identity. */
 void manifest_hash(const struct manifest *m, uint8_t out[HASH_LEN]);
 
-/* Stage: build one new version from parts given strictly in order (idx 0, 1, ...).
- * Each part is one chunk (chunk_size bytes, the last may be shorter, a 0-byte file has
- * no part). stage_put hashes the chunk, pins it, asks have(arg, h) whether the DB
- * already holds it (1 yes, 0 no) and writes it only if not; it also feeds the
- * whole-file SHA-256. Not thread-safe per stage: one thread at a time per stage. */
+/* Stage: build one new version from its parts. Part i is bytes [i * chunk_size, ...) of
+ * the file: one chunk (chunk_size bytes, the last may be shorter; a 0-byte file has no
+ * part). Two halves, which may run on different threads at the same time:
+ *   stage_part() stores part i: hashes the chunk, pins it, asks have(arg, h) whether the
+ *     DB already holds it (1 yes, 0 no, -1 error) and writes it only if not. Thread-safe:
+ *     any number of threads, parts in any order, each part number once.
+ *   stage_feed() feeds the same bytes to the whole-file SHA-256: every part, strictly in
+ *     order, one thread at a time (not thread-safe with itself).
+ * stage_put() does both for the next part in order (one thread). A part that fails in
+ * have() or the write kills the stage (later parts and stage_finish fail); argument
+ * errors change nothing. */
 struct stage;
 struct stage *stage_new(struct store *s, uint32_t chunk_size);
+int stage_part(struct stage *st, uint64_t i, const void *p, size_t n,
+    int (*have)(void *arg, const uint8_t h[HASH_LEN]), void *arg, char **cause);
+int stage_feed(struct stage *st, const void *p, size_t n, char **cause);
 int stage_put(struct stage *st, const void *p, size_t n,
     int (*have)(void *arg, const uint8_t h[HASH_LEN]), void *arg, char **cause);
-uint64_t stage_size(const struct stage *st);
-uint64_t stage_nparts(const struct stage *st);
-/* Finish: fills m (a copy of the chunk list). Does not sync: the caller batches
- * store_sync() with other stages before committing. Chunks stay pinned. */
+uint64_t stage_size(struct stage *st);   /* bytes of the parts stored */
+uint64_t stage_nparts(struct stage *st); /* parts stored */
+/* Finish: fills m (a copy of the chunk list). Fails while a part is being stored, if a
+ * part number is missing, or if the file hash was not fed every stored part. Does not
+ * sync: the caller batches store_sync() with other stages before committing. Chunks
+ * stay pinned. */
 int stage_finish(struct stage *st, struct manifest *m, char **cause);
 /* Unpin every chunk this stage pinned and free it. NULL ok. */
 void stage_free(struct stage *st);

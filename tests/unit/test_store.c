@@ -829,6 +829,354 @@ START_TEST(test_stage_errors)
 }
 END_TEST
 
+/* --- stage: parts in parallel, out of order --- */
+
+#define PAR_PARTS 64
+#define PAR_THREADS 4
+
+static _Atomic int par_asked;
+
+static int
+have_count(void *arg, const uint8_t h[HASH_LEN])
+{
+	par_asked++;
+	return 0;
+}
+
+/* Part i of the parallel tests: distinct content except that parts 5k+3 repeat part 3;
+ * the last part is short (and so distinct). */
+static int
+par_repeat(uint32_t i)
+{
+	return i % 5 == 3 && i != 3 && i != PAR_PARTS - 1;
+}
+
+static size_t
+par_part(uint8_t *buf, uint32_t i)
+{
+	fill(buf, SMALL_CS, par_repeat(i) || i == 3 ? 3 : 100 + i);
+	return i == PAR_PARTS - 1 ? 1000 : SMALL_CS;
+}
+
+struct par_arg {
+	struct stage *st;
+	uint32_t self;
+	int rc;
+};
+
+/* Thread t stores parts t, t + PAR_THREADS, ... from the last down. */
+static void *
+par_thread(void *arg)
+{
+	struct par_arg *a = arg;
+	uint8_t buf[SMALL_CS];
+	char *cause = NULL;
+
+	for (int i = PAR_PARTS - 1; i >= 0; i--) {
+		if ((uint32_t)i % PAR_THREADS != a->self)
+			continue;
+		size_t n = par_part(buf, (uint32_t)i);
+		if (stage_part(a->st, (uint64_t)i, buf, n, have_count, NULL, &cause) != 0) {
+			fprintf(stderr, "stage_part %d: %s\n", i, cause);
+			free(cause);
+			a->rc = -1;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(test_stage_parallel)
+{
+	uint8_t buf[SMALL_CS], h[HASH_LEN], whole[HASH_LEN], back[SMALL_CS];
+	struct stage *st = stage_new(S, SMALL_CS), *seq = stage_new(S, SMALL_CS);
+	struct par_arg a[PAR_THREADS];
+	pthread_t t[PAR_THREADS];
+	struct manifest m, ms;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	char *cause = NULL;
+	int distinct = 0;
+	size_t n;
+
+	par_asked = 0;
+	for (uint32_t i = 0; i < PAR_THREADS; i++) {
+		a[i] = (struct par_arg){ st, i, 0 };
+		ck_assert_int_eq(pthread_create(&t[i], NULL, par_thread, &a[i]), 0);
+	}
+	/* the file hash, in order, while the parts are being stored */
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	for (uint32_t i = 0; i < PAR_PARTS; i++) {
+		n = par_part(buf, i);
+		EVP_DigestUpdate(ctx, buf, n);
+		ck_assert_int_eq(stage_feed(st, buf, n, &cause), 0);
+	}
+	EVP_DigestFinal_ex(ctx, whole, NULL);
+	EVP_MD_CTX_free(ctx);
+	for (int i = 0; i < PAR_THREADS; i++) {
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+		ck_assert_int_eq(a[i].rc, 0);
+	}
+	for (uint32_t i = 0; i < PAR_PARTS; i++)
+		distinct += !par_repeat(i);
+	ck_assert_int_eq(par_asked, distinct); /* a repeat is neither looked up nor written */
+	ck_assert_uint_eq(stage_nparts(st), PAR_PARTS);
+	ck_assert_msg(stage_finish(st, &m, &cause) == 0, "finish: %s", cause);
+	ck_assert_mem_eq(m.file_hash, whole, HASH_LEN);
+	ck_assert_uint_eq(m.size, (PAR_PARTS - 1) * SMALL_CS + 1000);
+
+	/* the same manifest as the same parts put one by one, in order */
+	for (uint32_t i = 0; i < PAR_PARTS; i++) {
+		n = par_part(buf, i);
+		ck_assert_int_eq(stage_put(seq, buf, n, have_all, NULL, &cause), 0);
+	}
+	ck_assert_int_eq(stage_finish(seq, &ms, &cause), 0);
+	ck_assert_uint_eq(ms.nchunks, m.nchunks);
+	ck_assert_mem_eq(ms.chunks, m.chunks, (size_t)m.nchunks * HASH_LEN);
+	ck_assert_mem_eq(ms.file_hash, m.file_hash, HASH_LEN);
+	stage_free(seq);
+
+	for (uint32_t i = 0; i < PAR_PARTS; i++) {
+		size_t len = par_part(buf, i);
+		hash_buf(buf, len, h);
+		ck_assert_mem_eq(m.chunks[i], h, HASH_LEN);
+		ck_assert(store_pinned(S, h));
+		ck_assert_int_eq(store_read_chunk(S, h, back, SMALL_CS, &n, &cause), 0);
+		ck_assert_uint_eq(n, len);
+		ck_assert_mem_eq(back, buf, len);
+	}
+	ck_assert_int_eq(walk_chunks(), distinct);
+	ck_assert_int_eq(tmp_count(), 0);
+	stage_free(st);
+	ck_assert_uint_eq(store_pin_count(S), 0);
+	manifest_free(&m);
+	manifest_free(&ms);
+}
+END_TEST
+
+/* One thread, parts backwards, the file hash fed in order before or after. */
+START_TEST(test_stage_out_of_order)
+{
+	uint8_t data[3 * SMALL_CS + 10], whole[HASH_LEN];
+	struct stage *st = stage_new(S, SMALL_CS);
+	struct manifest m;
+	char *cause = NULL;
+
+	fill(data, sizeof data, 21);
+	ck_assert_int_eq(stage_part(st, 3, data + 3 * SMALL_CS, 10, have_none, NULL, &cause), 0);
+	ck_assert_int_eq(stage_part(st, 1, data + SMALL_CS, SMALL_CS, have_none, NULL, &cause),
+	    0);
+	/* a gap (part 0 and 2 missing), and a file hash that has seen nothing */
+	ck_assert_int_eq(stage_finish(st, &m, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "gap"));
+	free(cause);
+	cause = NULL;
+	ck_assert_int_eq(stage_part(st, 2, data + 2 * SMALL_CS, SMALL_CS, have_none, NULL,
+	    &cause), 0);
+	ck_assert_int_eq(stage_part(st, 0, data, SMALL_CS, have_none, NULL, &cause), 0);
+	ck_assert_int_eq(stage_finish(st, &m, &cause), -1); /* not fed yet */
+	ck_assert_ptr_nonnull(strstr(cause, "file hash"));
+	free(cause);
+	cause = NULL;
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(stage_feed(st, data + i * SMALL_CS, SMALL_CS, &cause), 0);
+	ck_assert_int_eq(stage_feed(st, data + 3 * SMALL_CS, 10, &cause), 0);
+	ck_assert_int_eq(stage_feed(st, data, 10, &cause), -1); /* after the short one */
+	free(cause);
+	cause = NULL;
+	ck_assert_msg(stage_finish(st, &m, &cause) == 0, "finish: %s", cause);
+	sha256_evp(data, sizeof data, whole);
+	ck_assert_mem_eq(m.file_hash, whole, HASH_LEN);
+	ck_assert_uint_eq(m.nchunks, 4);
+	ck_assert_uint_eq(m.size, sizeof data);
+	ck_assert_uint_eq(store_pin_count(S), 4);
+	stage_free(st);
+	ck_assert_uint_eq(store_pin_count(S), 0);
+	manifest_free(&m);
+}
+END_TEST
+
+START_TEST(test_stage_part_errors)
+{
+	uint8_t data[2 * SMALL_CS];
+	struct stage *st = stage_new(S, SMALL_CS);
+	struct manifest m;
+	char *cause = NULL;
+
+	fill(data, sizeof data, 22);
+	ck_assert_int_eq(stage_part(st, 1, data, SMALL_CS, have_none, NULL, &cause), 0);
+	/* a part number taken twice */
+	ck_assert_int_eq(stage_part(st, 1, data, SMALL_CS, have_none, NULL, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "twice"));
+	free(cause);
+	cause = NULL;
+	/* a short part before a later one */
+	ck_assert_int_eq(stage_part(st, 0, data, 100, have_none, NULL, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "short part 0 before part 1"));
+	free(cause);
+	cause = NULL;
+	ck_assert_int_eq(stage_part(st, 2, data, 100, have_none, NULL, &cause), 0);
+	/* nothing after the short one */
+	ck_assert_int_eq(stage_part(st, 3, data, SMALL_CS, have_none, NULL, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "after a short final part"));
+	free(cause);
+	cause = NULL;
+	ck_assert_int_eq(stage_part(st, MANIFEST_MAX_CHUNKS, data, 100, have_none, NULL, &cause),
+	    -1);
+	free(cause);
+	cause = NULL;
+	/* none of that changed the stage */
+	ck_assert_int_eq(stage_part(st, 0, data, SMALL_CS, have_none, NULL, &cause), 0);
+	ck_assert_uint_eq(stage_nparts(st), 3);
+	ck_assert_uint_eq(stage_size(st), 2 * SMALL_CS + 100);
+	ck_assert_int_eq(stage_feed(st, data, SMALL_CS, &cause), 0);
+	ck_assert_int_eq(stage_feed(st, data, SMALL_CS, &cause), 0);
+	ck_assert_int_eq(stage_feed(st, data, 100, &cause), 0);
+	ck_assert_int_eq(stage_finish(st, &m, &cause), 0);
+	ck_assert_uint_eq(m.nchunks, 3);
+	stage_free(st);
+	manifest_free(&m);
+	ck_assert_uint_eq(store_pin_count(S), 0);
+}
+END_TEST
+
+/* A part that fails while others are stored: the stage is dead, no pin is left. */
+START_TEST(test_stage_part_fails)
+{
+	uint8_t data[3 * SMALL_CS];
+	struct stage *st = stage_new(S, SMALL_CS);
+	struct manifest m;
+	char *cause = NULL;
+
+	fill(data, sizeof data, 23);
+	ck_assert_int_eq(stage_part(st, 2, data + 2 * SMALL_CS, SMALL_CS, have_none, NULL,
+	    &cause), 0);
+	ck_assert_int_eq(stage_feed(st, data, SMALL_CS, &cause), 0);
+	ck_assert_int_eq(stage_part(st, 1, data + SMALL_CS, SMALL_CS, have_fail, NULL, &cause),
+	    -1);
+	ck_assert_ptr_nonnull(cause);
+	free(cause);
+	cause = NULL;
+	ck_assert_uint_eq(store_pin_count(S), 1); /* part 2's */
+	ck_assert_int_eq(stage_part(st, 0, data, SMALL_CS, have_none, NULL, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "earlier part failed"));
+	free(cause);
+	cause = NULL;
+	ck_assert_int_eq(stage_finish(st, &m, &cause), -1);
+	free(cause);
+	stage_free(st);
+	ck_assert_uint_eq(store_pin_count(S), 0);
+}
+END_TEST
+
+/* The chunk write fails (a read-only store: EROFS): the part fails with the write's
+ * reason, the stage is dead, nothing is left in tmp/ or pinned. */
+START_TEST(test_stage_write_error)
+{
+	uint8_t data[2 * SMALL_CS];
+	struct store *ro = NULL;
+	struct stage *st;
+	struct manifest m;
+	char *cause = NULL;
+
+	ck_assert_msg(store_open_flags(&ro, tmpdir, STORE_RDONLY, &cause) == 0, "open: %s",
+	    cause);
+	st = stage_new(ro, SMALL_CS);
+	fill(data, sizeof data, 24);
+	ck_assert_int_eq(stage_part(st, 0, data, SMALL_CS, have_all, NULL, &cause), 0);
+	ck_assert_int_eq(stage_part(st, 1, data + SMALL_CS, SMALL_CS, have_none, NULL, &cause),
+	    -1);
+	ck_assert_ptr_nonnull(strstr(cause, "read-only"));
+	free(cause);
+	cause = NULL;
+	ck_assert_uint_eq(store_pin_count(ro), 1);
+	ck_assert_int_eq(stage_feed(st, data, SMALL_CS, &cause), 0);
+	ck_assert_int_eq(stage_feed(st, data + SMALL_CS, SMALL_CS, &cause), 0);
+	ck_assert_int_eq(stage_finish(st, &m, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "earlier part failed"));
+	free(cause);
+	stage_free(st);
+	ck_assert_uint_eq(store_pin_count(ro), 0);
+	ck_assert_int_eq(tmp_count(), 0);
+	ck_assert_int_eq(walk_chunks(), 0);
+	store_close(ro);
+}
+END_TEST
+
+/* stage_finish refuses while a part is still being stored (its have() blocks here). */
+struct gate {
+	pthread_mutex_t mtx;
+	pthread_cond_t cv;
+	int entered;
+	int open;
+};
+
+static int
+have_gated(void *arg, const uint8_t h[HASH_LEN])
+{
+	struct gate *g = arg;
+
+	pthread_mutex_lock(&g->mtx);
+	g->entered = 1;
+	pthread_cond_broadcast(&g->cv);
+	while (!g->open)
+		pthread_cond_wait(&g->cv, &g->mtx);
+	pthread_mutex_unlock(&g->mtx);
+	return 0;
+}
+
+struct gated_put {
+	struct stage *st;
+	struct gate *g;
+	const uint8_t *data;
+	int rc;
+};
+
+static void *
+gated_thread(void *arg)
+{
+	struct gated_put *p = arg;
+	char *cause = NULL;
+
+	p->rc = stage_part(p->st, 0, p->data, SMALL_CS, have_gated, p->g, &cause);
+	free(cause);
+	return NULL;
+}
+
+START_TEST(test_stage_finish_busy)
+{
+	uint8_t data[SMALL_CS];
+	struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct stage *st = stage_new(S, SMALL_CS);
+	struct gated_put p = { st, &g, data, -2 };
+	struct manifest m;
+	pthread_t t;
+	char *cause = NULL;
+
+	fill(data, sizeof data, 25);
+	ck_assert_int_eq(stage_feed(st, data, SMALL_CS, &cause), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, gated_thread, &p), 0);
+	pthread_mutex_lock(&g.mtx);
+	while (!g.entered)
+		pthread_cond_wait(&g.cv, &g.mtx);
+	pthread_mutex_unlock(&g.mtx);
+	ck_assert_int_eq(stage_finish(st, &m, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "still being stored"));
+	free(cause);
+	cause = NULL;
+	ck_assert_uint_eq(stage_nparts(st), 0);
+	pthread_mutex_lock(&g.mtx);
+	g.open = 1;
+	pthread_cond_broadcast(&g.cv);
+	pthread_mutex_unlock(&g.mtx);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(p.rc, 0);
+	ck_assert_msg(stage_finish(st, &m, &cause) == 0, "finish: %s", cause);
+	ck_assert_uint_eq(m.nchunks, 1);
+	stage_free(st);
+	manifest_free(&m);
+}
+END_TEST
+
 /* --- manifest --- */
 
 static void
@@ -1115,6 +1463,12 @@ store_suite(void)
 	tcase_add_test(tc, test_stage_repeats_many);
 	tcase_add_test(tc, test_stage_have);
 	tcase_add_test(tc, test_stage_errors);
+	tcase_add_test(tc, test_stage_parallel);
+	tcase_add_test(tc, test_stage_out_of_order);
+	tcase_add_test(tc, test_stage_part_errors);
+	tcase_add_test(tc, test_stage_part_fails);
+	tcase_add_test(tc, test_stage_write_error);
+	tcase_add_test(tc, test_stage_finish_busy);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("manifest");
