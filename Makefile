@@ -5,6 +5,7 @@
 #   make deps       install the Debian packages the build and tests need (idempotent)
 #   make test       deps + build + Check unit tests + integration tests
 #   make asan       the same suite under AddressSanitizer + UBSan (build-asan/)
+#   make valgrind   the unit tests under valgrind memcheck (leaks and errors fail)
 #   make run        build and run a node on the default data directory
 #   make bench      benchmarks (print figures; not tests)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -17,8 +18,9 @@ PKG_CONFIG ?= pkg-config
 
 PKGS := sqlite3 libevent_core libevent_extra libevent_openssl libevent_pthreads \
         openssl libcurl jansson
-# Optional: built in when present (systemd notify, line editing).
-PKGS_OPT := $(shell for p in libsystemd libedit avahi-client; do $(PKG_CONFIG) --exists $$p 2>/dev/null && echo $$p; done)
+# Optional: built in when present (systemd notify, line editing, mDNS, Bluetooth SDP:
+# bluez is libbluetooth, HAVE_BLUEZ).
+PKGS_OPT := $(shell for p in libsystemd libedit avahi-client bluez; do $(PKG_CONFIG) --exists $$p 2>/dev/null && echo $$p; done)
 
 # A fixed version: a -D that changed with every commit would leave stale objects.
 VERSION := 0.1.0
@@ -47,7 +49,7 @@ LIBOBJS := $(filter-out $(BUILD)/obj/cmd/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit integration asan run bench clean install uninstall fuzz
+.PHONY: all deps test unit integration asan valgrind run bench clean install uninstall fuzz
 all: $(BUILD)/p2p
 
 $(BUILD)/p2p: $(OBJS)
@@ -93,6 +95,10 @@ asan:
 	    build-asan/p2p $(UNIT_BINS:$(BUILD)/%=build-asan/%)
 	@ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    sh tests/run_all.sh build-asan
+
+# Each unit-test binary under valgrind --leak-check=full, CK_FORK=no (about 1 minute).
+valgrind: $(UNIT_BINS)
+	@sh tests/run_valgrind.sh $(UNIT_BINS)
 
 run: all
 	$(BUILD)/p2p serve

@@ -1,5 +1,7 @@
-/* verify.c: `p2p verify`: re-hash every locally held chunk (database read-only, chunk
- * files read directly) and name the files that have corrupt or missing chunks. */
+/* verify.c: `p2p verify`: check the database (PRAGMA integrity_check, and each file's
+ * metadata against its manifest hash), re-hash every locally held chunk (database
+ * read-only, chunk files read directly) and name the files that have corrupt or missing
+ * chunks or damaged metadata. */
 #include "cmd/cmd.h"
 #include "cmd/common.h"
 #include "db/db.h"
@@ -20,18 +22,19 @@ const struct cmd_entry cmd_verify_entry = {
 	.usage = "[--json] [--db PATH]",
 	.summary = "check every stored chunk against its hash",
 	.help =
-	    "Read every chunk this node holds, re-hash it and compare with its name (its\n"
-	    "SHA-256) and its recorded size. Then name each file that uses a corrupt or\n"
-	    "missing chunk. Works with or without a running daemon; the database is opened\n"
-	    "read-only.\n"
+	    "Check the database file (SQLite integrity check) and each file's metadata\n"
+	    "(size, hashes and chunk list against its manifest hash). Read every chunk this\n"
+	    "node holds, re-hash it and compare with its name (its SHA-256) and its recorded\n"
+	    "size. Then name each file that uses a corrupt or missing chunk. Works with or\n"
+	    "without a running daemon; the database is opened read-only.\n"
 	    "\n"
 	    "Options:\n"
 	    "  --json      print the result as a JSON object\n"
 	    "  -q, --quiet no progress line\n"
 	    "  --db PATH   the node's database\n"
 	    "\n"
-	    "Output ends with \"verify: N chunks checked, N corrupt, N missing\", then \"ok\"\n"
-	    "when nothing is wrong.\n"
+	    "Output ends with \"verify: N chunks checked, N corrupt, N missing\" (and the\n"
+	    "database damage found, if any), then \"ok\" when nothing is wrong.\n"
 	    "\n"
 	    "Exit status: 0 all chunks good; 1 damage found, no node data or a read error;\n"
 	    "2 usage error.\n",
@@ -60,6 +63,8 @@ struct verify {
 	struct file_ref *files;
 	size_t nfiles;
 	struct progress prog;
+	char *db_problem;          /* integrity_check's finding, NULL if none */
+	json_t *bad_meta;          /* [{"key", "detail"}]: metadata damaged */
 };
 
 static void
@@ -154,23 +159,24 @@ recheck_missing(struct verify *v)
 /* Per file: how many of its chunks are corrupt / missing. Files without damage get no
  * entry. Returns a JSON array of {"key", "corrupt", "missing"}. */
 static json_t *
-damaged_files(struct verify *v, char **cause)
+damaged_files(struct verify *v)
 {
 	json_t *out = json_array();
 
 	if (v->nbad == 0)
 		return out;
 	qsort(v->bad, v->nbad, sizeof *v->bad, bad_cmp);
-	if (db_files_list(v->db, 0, file_cb, v, cause) == -1)
-		goto fail;
 	for (size_t i = 0; i < v->nfiles; i++) {
 		struct manifest m;
 		uint64_t corrupt = 0, missing = 0;
+		char *c = NULL;
 
 		memset(&m, 0, sizeof m);
-		if (db_file_manifest(v->db, v->files[i].id, &m, cause) == -1) {
+		if (db_file_manifest(v->db, v->files[i].id, &m, &c) != 0) {
+			/* damaged (reported by check_metadata) or replaced meanwhile */
+			free(c);
 			manifest_free(&m);
-			goto fail;
+			continue;
 		}
 		for (uint64_t k = 0; k < m.nchunks; k++) {
 			struct bad *b = bsearch(m.chunks[k], v->bad, v->nbad, sizeof *v->bad,
@@ -188,9 +194,37 @@ damaged_files(struct verify *v, char **cause)
 			    (json_int_t)missing));
 	}
 	return out;
-fail:
-	json_decref(out);
-	return NULL;
+}
+
+/* The database file: SQLite's integrity check, then every current file's metadata
+ * against its manifest hash (SQLite keeps no checksums: a flipped byte inside a value
+ * is found only this way). -1 if the files cannot be listed at all. */
+static int
+check_metadata(struct verify *v, char **cause)
+{
+	char *c = NULL;
+
+	v->bad_meta = json_array();
+	if (db_check(v->db, 1, &v->db_problem, &c) == -1) {
+		/* could not run (not damage): say so, go on with the chunks */
+		xasprintf(&v->db_problem, "integrity check failed to run: %s", c);
+		free(c);
+		c = NULL;
+	}
+	if (db_files_list(v->db, 0, file_cb, v, cause) == -1)
+		return -1;
+	for (size_t i = 0; i < v->nfiles; i++) {
+		struct manifest m;
+
+		memset(&m, 0, sizeof m);
+		if (db_file_manifest(v->db, v->files[i].id, &m, &c) == -1)
+			json_array_append_new(v->bad_meta, json_pack("{s:s, s:s}", "key",
+			    v->files[i].key, "detail", c ? c : "?"));
+		free(c);
+		c = NULL;
+		manifest_free(&m);
+	}
+	return 0;
 }
 
 static int
@@ -205,7 +239,7 @@ cmd_verify_exec(int argc, char **argv)
 	struct db_stats st;
 	json_t *damaged = NULL, *res, *chunks, *f;
 	char *dbpath = NULL, *datadir = NULL, *cause = NULL, hex[HASH_HEX];
-	int ch, rc = EXIT_FAIL;
+	int ch, rc = EXIT_FAIL, ok;
 	size_t i;
 
 	memset(&v, 0, sizeof v);
@@ -232,21 +266,27 @@ cmd_verify_exec(int argc, char **argv)
 		cmd_err("%s: %s", datadir, cause ? cause : "cannot open the chunk store");
 		goto out;
 	}
+	if (check_metadata(&v, &cause) == -1 && v.db_problem == NULL) {
+		cmd_err("%s: %s", dbpath, cause ? cause : "cannot list files");
+		goto out;
+	}
+	free(cause);
+	cause = NULL;
 	memset(&st, 0, sizeof st);
 	if (db_stats(v.db, &st, NULL) == -1)
 		st.chunk_bytes = 0;
 	progress_begin(&v.prog, progress_wanted(co.quiet || co.json), st.chunk_bytes);
 	if (db_chunks_each(v.db, chunk_cb, &v, &cause) == -1) {
 		progress_end(&v.prog);
+		if (v.db_problem != NULL)
+			cmd_err("%s is damaged (%s)", dbpath, v.db_problem);
 		cmd_err("%s: %s", dbpath, cause ? cause : "cannot list chunks");
 		goto out;
 	}
 	progress_end(&v.prog);
 	recheck_missing(&v);
-	if ((damaged = damaged_files(&v, &cause)) == NULL) {
-		cmd_err("%s: %s", dbpath, cause ? cause : "cannot map chunks to files");
-		goto out;
-	}
+	damaged = damaged_files(&v);
+	ok = v.nbad == 0 && v.db_problem == NULL && json_array_size(v.bad_meta) == 0;
 
 	if (co.json) {
 		chunks = json_array();
@@ -257,10 +297,11 @@ cmd_verify_exec(int argc, char **argv)
 				json_object_set_new(f, "detail", json_string(v.bad[i].cause));
 			json_array_append_new(chunks, f);
 		}
-		res = json_pack("{s:I, s:I, s:I, s:I, s:b, s:o, s:O}",
+		res = json_pack("{s:I, s:I, s:I, s:I, s:b, s:o, s:O, s:s?, s:O}",
 		    "checked", (json_int_t)v.checked, "corrupt", (json_int_t)v.corrupt,
 		    "missing", (json_int_t)v.missing, "errors", (json_int_t)v.errors,
-		    "ok", v.nbad == 0, "bad_chunks", chunks, "files", damaged);
+		    "ok", ok, "bad_chunks", chunks, "files", damaged,
+		    "database_damage", v.db_problem, "damaged_metadata", v.bad_meta);
 		json_dumpf(res, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);
 		json_decref(res);
@@ -276,18 +317,31 @@ cmd_verify_exec(int argc, char **argv)
 			    (long long)json_integer_value(json_object_get(f, "corrupt")),
 			    (long long)json_integer_value(json_object_get(f, "missing")));
 		}
+		json_array_foreach(v.bad_meta, i, f) {
+			printf("damaged metadata %s: %s\n",
+			    json_string_value(json_object_get(f, "key")),
+			    json_string_value(json_object_get(f, "detail")));
+		}
+		if (v.db_problem != NULL)
+			printf("damaged database %s: %s\n", dbpath, v.db_problem);
 		printf("verify: %llu chunks checked, %llu corrupt, %llu missing",
 		    (unsigned long long)v.checked, (unsigned long long)v.corrupt,
 		    (unsigned long long)v.missing);
 		if (v.errors > 0)
 			printf(", %llu unreadable", (unsigned long long)v.errors);
+		if (json_array_size(v.bad_meta) > 0)
+			printf(", %zu files with damaged metadata", json_array_size(v.bad_meta));
+		if (v.db_problem != NULL)
+			printf(", database damaged");
 		putchar('\n');
-		if (v.nbad == 0)
+		if (ok)
 			puts("ok");
 	}
-	rc = v.nbad == 0 ? EXIT_OK : EXIT_FAIL;
+	rc = ok ? EXIT_OK : EXIT_FAIL;
 out:
 	json_decref(damaged);
+	json_decref(v.bad_meta);
+	free(v.db_problem);
 	for (i = 0; i < v.nbad; i++)
 		free(v.bad[i].cause);
 	free(v.bad);

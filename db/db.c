@@ -151,7 +151,8 @@ static const char *const db_sql[ST__COUNT] = {
 	    " prev_origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[ST_FILE_DROP_OLDER] = "DELETE FROM files WHERE key = ?1"
 	    " AND (version < ?2 OR (version = ?2 AND origin < ?3))",
-	[ST_FILE_ROW] = "SELECT size, chunk_size, nchunks, file_hash FROM files WHERE id = ?1",
+	[ST_FILE_ROW] = "SELECT size, chunk_size, nchunks, file_hash, manifest_hash FROM files"
+	    " WHERE id = ?1",
 	[ST_FILE_CHUNK_INSERT] = "INSERT INTO file_chunks (file_id, idx, hash)"
 	    " VALUES (?1, ?2, ?3)",
 	[ST_FILE_CHUNKS] = "SELECT idx, hash FROM file_chunks WHERE file_id = ?1"
@@ -389,6 +390,71 @@ fail:
 	return -1;
 }
 
+/* An error that means the file itself is damaged (not busy, not I/O, not a bug). */
+static int
+is_damage(int rc)
+{
+	return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
+}
+
+int
+db_check(struct db *db, int full, char **problem, char **cause)
+{
+	sqlite3_stmt *s = NULL;
+	const char *sql = full ? "PRAGMA integrity_check(20)" : "PRAGMA quick_check(20)";
+	const unsigned char *t;
+	char *first = NULL, *p;
+	int rc, n = 0, ret = -1;
+
+	*problem = NULL;
+	if ((rc = sqlite3_prepare_v2(db->sq, sql, -1, &s, NULL)) == SQLITE_OK)
+		rc = sqlite3_step(s);
+	for (; rc == SQLITE_ROW; rc = sqlite3_step(s)) {
+		t = sqlite3_column_text(s, 0);
+		if (t == NULL || strcmp((const char *)t, "ok") == 0)
+			continue;
+		if (first == NULL)
+			first = xstrdup((const char *)t);
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		if (!is_damage(sqlite3_extended_errcode(db->sq))) {
+			db_fail(db, cause, sql);
+			goto out;
+		}
+		if (first == NULL)
+			first = xstrdup(sqlite3_errmsg(db->sq));
+		n++;
+	}
+	ret = 0;
+	if (n > 0) {
+		/* SQLite's messages can span lines ("*** in database main ***\n...") */
+		for (p = first; *p != '\0'; p++)
+			if (*p == '\n' || *p == '\r' || *p == '\t')
+				*p = ' ';
+		p = first;
+		if (strncmp(p, "*** in database main ***", 24) == 0)
+			for (p += 24; *p == ' '; p++)
+				;
+		xasprintf(problem, "%s: %s%s", full ? "integrity_check" : "quick_check", p,
+		    n > 1 ? " (and more)" : "");
+		ret = 1;
+	}
+out:
+	sqlite3_finalize(s);
+	free(first);
+	return ret;
+}
+
+/* The one-line cause for a damaged file: what it is and what to do. */
+static void
+damaged_cause(char **cause, const char *path, const char *problem)
+{
+	set_cause(cause, "%s is damaged (%s): not using it; restore it from a backup, or "
+	    "move its data directory aside and start a new node that rejoins the network "
+	    "(files replicated on peers come back)", path, problem);
+}
+
 /* Create the file with mode 0600 ourselves: SQLite would create it 0644 & ~umask, and
  * its -wal and -shm files copy the database file's mode. */
 static int
@@ -454,6 +520,18 @@ db_open(struct db **out, const char *path, int flags, char **cause)
 		db_fail(db, cause, path);
 		goto fail;
 	}
+	/* Before anything writes to it (migrations, WAL): a damaged file is left as it is. */
+	if (flags & DB_CHECK) {
+		char *problem = NULL;
+
+		if ((rc = db_check(db, 0, &problem, cause)) == -1)
+			goto fail;
+		if (rc == 1) {
+			damaged_cause(cause, path, problem);
+			free(problem);
+			goto fail;
+		}
+	}
 
 	if (flags & DB_RDONLY) {
 		/* The journal mode is a property of the file, set by writers. */
@@ -496,6 +574,16 @@ db_open(struct db **out, const char *path, int flags, char **cause)
 	*out = db;
 	return 0;
 fail:
+	/* damage met on the way (a header that is not SQLite's): say so, naming the file */
+	if (cause != NULL && *cause != NULL && db->sq != NULL &&
+	    is_damage(sqlite3_extended_errcode(db->sq)) &&
+	    strstr(*cause, " is damaged (") == NULL) {
+		char *c = *cause;
+
+		*cause = NULL;
+		damaged_cause(cause, path, c);
+		free(c);
+	}
 	free(mode);
 	db_close(db);
 	return -1;

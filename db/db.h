@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #define DB_RDONLY 0x1
+#define DB_CHECK  0x2 /* run db_check(quick) before using the file; refuse a damaged one */
 
 #define NODE_ID_LEN 32 /* node IDs are 32 bytes (derived from the Ed25519 key) */
 
@@ -25,6 +26,13 @@ struct manifest;
  * missing file, it fails with errno ENOENT and creates nothing. */
 int db_open(struct db **out, const char *path, int flags, char **cause);
 void db_close(struct db *db); /* NULL ok */
+/* Look for damage: PRAGMA quick_check (full = 0: every page and record, NOT NULL and
+ * CHECK constraints; linear in the file's size) or integrity_check (full = 1: also every
+ * index against its table). 0 sound; 1 damaged, *problem (caller frees) says what SQLite
+ * found first and how much more; -1 the check could not run (*cause). SQLite keeps no
+ * checksums: a flipped byte inside a value is found only where it breaks the format, a
+ * constraint or an index (full), or by db_file_manifest's manifest hash. */
+int db_check(struct db *db, int full, char **problem, char **cause);
 int db_schema_version(struct db *db);
 
 int db_begin(struct db *db, char **cause); /* BEGIN IMMEDIATE */
@@ -60,7 +68,9 @@ void db_file_clear(struct db_file *f); /* frees key; NULL ok */
 int db_file_get(struct db *db, const char *key, int include_deleted, struct db_file *f,
     char **cause);
 /* Load the ordered chunk list of a file row into m (manifest from store.h).
- * 1 if the row is gone (a newer version replaced it meanwhile); m is then empty. */
+ * 1 if the row is gone (a newer version replaced it meanwhile); m is then empty.
+ * -1 also when the row and its chunk list do not hash to the row's manifest_hash
+ * (damaged metadata: the cause says "damaged"), so a damaged row is never served. */
 int db_file_manifest(struct db *db, int64_t file_id, struct manifest *m, char **cause);
 /* Record a new version (call inside db_begin/db_commit): inserts missing chunk rows as
  * present (local=1), the file row and its file_chunks, then removes every older

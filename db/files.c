@@ -83,7 +83,7 @@ int
 db_file_manifest(struct db *db, int64_t file_id, struct manifest *m, char **cause)
 {
 	sqlite3_stmt *s = db_stmt(db, ST_FILE_ROW), *c = NULL;
-	uint8_t h[HASH_LEN];
+	uint8_t h[HASH_LEN], want[HASH_LEN];
 	uint64_t nchunks, n = 0;
 	int rc, ret = -1;
 
@@ -131,6 +131,18 @@ db_file_manifest(struct db *db, int64_t file_id, struct manifest *m, char **caus
 		set_cause(cause, "%s: file %lld lists %llu chunks, expected %llu", db->path,
 		    (long long)file_id, (unsigned long long)n, (unsigned long long)nchunks);
 		goto out;
+	}
+	/* SQLite keeps no checksums: a flipped byte in the size, the hashes or the chunk
+	 * list would otherwise be served (or replicated) as good */
+	if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
+		if (db_col_blob(db, s, 4, want, sizeof want, cause) == -1)
+			goto out;
+		manifest_hash(m, h);
+		if (memcmp(h, want, sizeof h) != 0) {
+			set_cause(cause, "%s: damaged metadata: file row %lld and its chunk list "
+			    "do not match their manifest hash", db->path, (long long)file_id);
+			goto out;
+		}
 	}
 	ret = 0;
 out:

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,10 +359,36 @@ mono_ms(void)
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
+/* Test hook: P2P_CLOCK_OFFSET_S=N (-86400..86400) shifts this process's wall clock by N
+ * seconds, to run nodes with skewed clocks on one machine (t_fault_clock_skew). Read
+ * once; an invalid value is reported and ignored. */
+static int64_t clock_offset_ms;
+static pthread_once_t clock_offset_once = PTHREAD_ONCE_INIT;
+
+static void
+clock_offset_init(void)
+{
+	const char *v = getenv("P2P_CLOCK_OFFSET_S"), *errstr = NULL;
+	long long s;
+
+	if (v == NULL || *v == '\0')
+		return;
+	s = parse_num(v, -86400, 86400, &errstr);
+	if (errstr != NULL) {
+		log_warnx("P2P_CLOCK_OFFSET_S=%s is %s (-86400..86400): ignored", v, errstr);
+		return;
+	}
+	clock_offset_ms = s * 1000;
+	if (s != 0)
+		log_warnx("test hook: wall clock shifted by %lld s (P2P_CLOCK_OFFSET_S)", s);
+}
+
 int64_t
 wall_ms(void)
 {
 	struct timespec t;
+
+	pthread_once(&clock_offset_once, clock_offset_init);
 	clock_gettime(CLOCK_REALTIME, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000 + clock_offset_ms;
 }

@@ -48,7 +48,8 @@
 #define REPL_YOUNG_MS 30000          /* the writer is still pushing a version this young */
 #define REPL_WANT_BUCKETS 4096
 #define REPL_SCAN_MAX_WANTS 2048     /* background wants started per scan */
-#define REPL_RX_MAX 32               /* chunks being stored per peer */
+#define REPL_RX_MAX 1024             /* chunks being stored per peer, */
+#define REPL_RX_MAX_BYTES (32u << 20) /* and their bytes (held in memory until written) */
 #define REPL_SERVE_MAX 64            /* CHUNK_GETs being read per peer */
 #define REPL_AE_MAX_BYTES (4u << 20) /* FILE bytes sent per DIGEST answer */
 #define REPL_HAVE_FLUSH_MS 1000
@@ -61,6 +62,7 @@ struct rpeer {
 	int64_t seen_ms;        /* wall clock: last time it was connected */
 	unsigned gets;          /* our CHUNK_GETs outstanding to it */
 	unsigned rx;            /* its CHUNK_PUTs being stored */
+	size_t rx_bytes;        /* and their bytes */
 	unsigned serving;       /* its CHUNK_GETs being read */
 };
 
@@ -1330,8 +1332,10 @@ rx_finish(struct rx *x)
 	if (x->pinned)
 		store_unpin(r->n->store, x->hash);
 	if (!r->stopping) {
-		if ((rp = rp_find(r, x->from)) != NULL && !x->fetched && rp->rx > 0)
+		if ((rp = rp_find(r, x->from)) != NULL && !x->fetched && rp->rx > 0) {
 			rp->rx--;
+			rp->rx_bytes -= rp->rx_bytes < x->len ? rp->rx_bytes : x->len;
+		}
 		if (x->status == MSG_CHUNK_OK)
 			have_queue(r, x->hash);
 		if (x->fetched)
@@ -1411,11 +1415,16 @@ on_put(struct repl *r, const uint8_t from[NODE_ID_LEN], struct msg_chunk *c)
 {
 	struct rpeer *rp = rp_find(r, from);
 
-	if (rp == NULL || rp->rx >= REPL_RX_MAX) {
+	/* The limit bounds memory (a peer's chunks held here until written): by bytes, so
+	 * many concurrent small replicas (64 clients storing 4 KiB files) are not refused
+	 * as failed at 32 in flight, as they were when it counted chunks only. */
+	if (rp == NULL || rp->rx >= REPL_RX_MAX ||
+	    rp->rx_bytes + c->len > REPL_RX_MAX_BYTES) {
 		send_ref(r, from, MSG_CHUNK_ACK, c->hash, MSG_CHUNK_FAILED);
 		return;
 	}
 	rp->rx++;
+	rp->rx_bytes += c->len;
 	rx_start(r, from, c, 0);
 }
 
@@ -1931,7 +1940,7 @@ scan(struct repl *r)
 	uint8_t (*live)[NODE_ID_LEN];
 	size_t nlive, *idx, started = 0;
 	char *cause = NULL;
-	int64_t now = wall_ms();
+	int64_t now = wall_ms(), age;
 
 	files_commit_call(r->n, 0, expire_fn, expire_done, NULL);
 	if (nup(r) == 0 || r->nbg > REPL_SCAN_MAX_WANTS / 2 || r->n->cfg->ephemeral)
@@ -1949,8 +1958,12 @@ scan(struct repl *r)
 		struct manifest m;
 		struct rpeer *o = rp_find(r, a.v[i].origin);
 
-		/* a young version whose writer is connected: it is pushing the chunks */
-		if (now - repl_version_ms(a.v[i].version) < REPL_YOUNG_MS && o != NULL && o->up)
+		/* a young version whose writer is connected: it is pushing the chunks. The
+		 * age is by the writer's clock: a version dated ahead of ours by more than
+		 * the window (a writer's clock ahead, or a network clock carried ahead by
+		 * one) is not young, or its repair would wait for the skew (t_fault_clock_skew) */
+		age = now - repl_version_ms(a.v[i].version);
+		if (age > -REPL_YOUNG_MS && age < REPL_YOUNG_MS && o != NULL && o->up)
 			continue;
 		if (db_file_manifest(r->n->db, a.v[i].id, &m, &cause) != 0) {
 			free(cause);
@@ -2044,6 +2057,7 @@ repl_peer_up(struct node *n, const uint8_t id[NODE_ID_LEN])
 	rp->up = 1;
 	rp->seen_ms = wall_ms();
 	rp->gets = rp->rx = rp->serving = 0;
+	rp->rx_bytes = 0;
 	send_digest(r, id, MSG_DIGEST_REPLY);
 	want_pump(r);
 }

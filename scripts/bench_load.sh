@@ -3,16 +3,20 @@
 # control API (issue 8, "Load"). Prints figures, with the HTTP layer's ceiling measured in
 # the same run; not a test (tests/integration/t_load_smoke.sh is the test).
 #
-# Env:  NODES=H:P[,H:P...]  control API addresses of running nodes (`serve --api H:P`);
+# Env:  NNODES=1           nodes to start here when NODES is unset: 1 (one node), or 3 for
+#                          the issue's 3-node network (one peer network on loopback,
+#                          --replicas 3, a store answers at 2 copies; each node serves the
+#                          API on its own port and the clients are spread over the three)
+#       NODES=H:P[,H:P...]  control API addresses of running nodes (`serve --api H:P`);
 #                          connections are spread over them round-robin and every key is
-#                          read back from every node. Unset: start one node here.
+#                          read back from every node. Unset: start NNODES nodes here.
 #       CONNS=64  DURATION=60 (seconds per phase)  SIZE=4096 (bytes per file)
 #       VERIFY=all|sample     read back every stored key byte for byte (default), or a
 #                          random sample of SAMPLE=20000 GETs plus `p2p verify`
 #       BENCH_TMP=/var/tmp/p2p-bench   scratch root (the node's data directory: a disk)
 #       P2P_BIN=...           the binary (default build/p2p)
-#       PERF=1                also record `perf record -g` of the local daemon during the
-#                          store phase (report in $BENCH_TMP/perf-put.txt, kept)
+#       PERF=1                also record `perf record -g` of the (first) local daemon during
+#                          the store phase (report in $BENCH_TMP/perf-put.txt, kept)
 #
 # Phases (each bounded):
 #   baseline  wrk -t1 -c$CONNS -d10s GET /health         HTTP layer ceiling of the daemon
@@ -22,7 +26,7 @@
 #             compared byte for byte with what its key must hold
 #   check     stores answered 201 = files with this run's prefix in GET /v1/files (per node);
 #             every stored key read back from every node and compared (VERIFY=all), or
-#             a random sample + `p2p verify` (local node only)
+#             a random sample; `p2p verify` of every node started here
 # Targets (issue 8): >= 5000 stores/s, p99 < 10 ms, zero errors, every file readable.
 # Client and daemon share this machine's CPUs: the figures include the client's cost.
 # shellcheck disable=SC2015
@@ -35,7 +39,8 @@ log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 
 cd "$(dirname "$0")/.." || die "cannot cd to the source tree"
 CONNS=${CONNS:-64} DURATION=${DURATION:-60} SIZE=${SIZE:-4096} VERIFY=${VERIFY:-all}
-SAMPLE=${SAMPLE:-20000}
+SAMPLE=${SAMPLE:-20000} NNODES=${NNODES:-1}
+case $NNODES in [1-9]) ;; *) die "NNODES must be 1..9" ;; esac
 case $VERIFY in all|sample) ;; *) die "VERIFY must be all or sample" ;; esac
 for c in curl jq wrk awk timeout; do command -v "$c" >/dev/null || die "missing '$c' (sh scripts/deps.sh)"; done
 P2P_BIN=${P2P_BIN:-build/p2p}
@@ -46,10 +51,10 @@ unset P2P_DB
 
 mkdir -p "${BENCH_TMP:=/var/tmp/p2p-bench}" || die "cannot create $BENCH_TMP"
 W=$(mktemp -d "$(realpath "$BENCH_TMP")/load.XXXXXX") || die "mktemp failed"
-NPID='' PERFPID=''
+NPID='' NPIDS=() DIRS=() PERFPID=''
 cleanup() {
 	[ -n "$PERFPID" ] && { kill -INT "$PERFPID" 2>/dev/null; wait "$PERFPID" 2>/dev/null; }
-	if [ -n "$NPID" ]; then kill -9 "$NPID" 2>/dev/null; wait "$NPID" 2>/dev/null; fi
+	for p in "${NPIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	rm -rf "$W"
 	rmdir "$BENCH_TMP" 2>/dev/null
 }
@@ -59,16 +64,34 @@ trap 'exit 130' INT TERM HUP
 freeport() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 if [ -z "${NODES:-}" ]; then
-	PORT=$(freeport) || die "no free port"
-	D=$W/node
-	mkdir -p "$D"
-	"$P2P_BIN" --db "$D/p2p.db" serve --api "127.0.0.1:$PORT" --listen 127.0.0.1:0 --no-mdns \
-		>"$D/log" 2>&1 &
-	NPID=$!
-	for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
-	curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { tail "$D/log"; die "node did not start"; }
-	NODES=127.0.0.1:$PORT
-	log "started a node: $NODES, data $D ($(df --output=fstype "$D" | tail -1))"
+	# node i: data $W/node<i>, API on loopback TCP; node 1 makes the network, the others
+	# join it with its key and address
+	for i in $(seq "$NNODES"); do
+		PORT=$(freeport) || die "no free port"
+		D=$W/node$i
+		mkdir -p "$D"
+		args=(--api "127.0.0.1:$PORT" --listen 127.0.0.1:0 --no-mdns)
+		[ "$i" = 1 ] || args+=(--network-key "$W/node1/network.key" --bootstrap "$LISTEN1")
+		"$P2P_BIN" --db "$D/p2p.db" serve "${args[@]}" >"$D/log" 2>&1 &
+		NPIDS+=($!)
+		DIRS+=("$D")
+		for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+		curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { tail "$D/log"; die "node $i did not start"; }
+		[ "$i" = 1 ] && LISTEN1=$(curl -sf "http://127.0.0.1:$PORT/v1/status" | jq -r '.listen[0]')
+		NODES=${NODES:+$NODES,}127.0.0.1:$PORT
+	done
+	NPID=${NPIDS[0]} D=${DIRS[0]}
+	if [ "$NNODES" -gt 1 ]; then
+		for a in ${NODES//,/ }; do
+			for _ in $(seq 200); do
+				[ "$(curl -sf "http://$a/v1/status" | jq -r .peers.connected)" = $((NNODES - 1)) ] && break
+				sleep 0.1
+			done
+			[ "$(curl -sf "http://$a/v1/status" | jq -r .peers.connected)" = $((NNODES - 1)) ] ||
+				die "the node at $a is not connected to the $((NNODES - 1)) others"
+		done
+	fi
+	log "started $NNODES node(s): $NODES, data under $W ($(df --output=fstype "$W" | tail -1))"
 fi
 IFS=, read -r -a ADDRS <<<"$NODES"
 for a in "${ADDRS[@]}"; do
@@ -171,14 +194,14 @@ for a in "${ADDRS[@]}"; do
 	fi
 	i=$((i + 1))
 done
-if [ -n "$NPID" ]; then
+for D in "${DIRS[@]}"; do
 	t0=$EPOCHREALTIME
 	"$P2P_BIN" --db "$D/p2p.db" -q verify >"$W/verify.out" 2>&1
 	vrc=$?
-	R[pverify]="exit $vrc in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}') s"
+	R[pverify]="${R[pverify]:+${R[pverify]}, }exit $vrc in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}') s"
 	[ "$vrc" = 0 ] || { check_fail=1; cat "$W/verify.out" >&2; }
-	log "p2p verify (re-hash every chunk): ${R[pverify]}"
-fi
+	log "p2p verify of $(basename "$D") (re-hash every chunk): exit $vrc"
+done
 
 # ---- figures --------------------------------------------------------------------------------
 get_errs=$(( ${R[get.err]:-0} + ${R[get.mismatch]:-0} ))
@@ -189,7 +212,7 @@ printf '%-34s %10s %9s %9s %9s %7s\n' "" "req/s" "p50 ms" "p99 ms" "p99.9 ms" "e
 printf '%-34s %10s %9s %9s %9s %7s\n' "baseline: wrk GET /health" "${R[health.rate]}" "${R[health.p50]}" "${R[health.p99]}" "-" "${R[health.err]:-0}"
 printf '%-34s %10s %9s %9s %9s %7s\n' "PUT /v1/files/KEY (store)" "${R[put.rate]}" "${R[put.p50_ms]}" "${R[put.p99_ms]}" "${R[put.p999_ms]}" "${R[put.err]}"
 printf '%-34s %10s %9s %9s %9s %7s\n' "GET /v1/files/KEY (random)" "${R[get.rate]}" "${R[get.p50_ms]}" "${R[get.p99_ms]}" "${R[get.p999_ms]}" "$get_errs"
-[ -n "${R[threads]:-}" ] && echo "store phase, daemon CPU per thread (% of one core): ${R[threads]}"
+[ -n "${R[threads]:-}" ] && echo "store phase, daemon CPU per thread (% of one core)${DIRS[1]:+, first node}: ${R[threads]}"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other processes compete for the CPUs: see the warning above, if any)"
 echo
 echo "stored: $stored files (201s); check: $([ "$check_fail" = 0 ] && echo "passed" || echo "FAILED") ($VERIFY keys read back byte for byte${R[pverify]:+; p2p verify: ${R[pverify]}})"

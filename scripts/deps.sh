@@ -9,7 +9,7 @@ libsystemd-dev libedit-dev
 sqlite3 curl procps iproute2 util-linux psmisc openssl
 jq socat systemd passwd
 libavahi-client-dev libavahi-common-dev nftables iptables python3 dbus avahi-daemon avahi-utils
-tshark wrk"
+tshark wrk valgrind"
 
 missing=""
 for p in $PKGS; do

@@ -7,6 +7,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -103,6 +104,7 @@ put_o(const char *key, uint64_t version, uint8_t origin, const unsigned *seeds, 
 
 	mk_file(&f, key, version, origin);
 	mk_manifest(&m, seeds, n);
+	manifest_hash(&m, f.manifest_hash); /* db_file_manifest checks it */
 	rc = db_file_put(D, &f, &m, &cause);
 	manifest_free(&m);
 	ck_assert_msg(rc == 0, "db_file_put %s: %s", key, cause);
@@ -401,7 +403,8 @@ START_TEST(test_put_get)
 	ck_assert_int_eq(f.created_ms, 1700000000000);
 	mk_manifest(&want, c, 3);
 	ck_assert_mem_eq(f.file_hash, want.file_hash, 32);
-	ck_assert_int_eq(f.manifest_hash[31], 0x22);
+	manifest_hash(&want, h);
+	ck_assert_mem_eq(f.manifest_hash, h, 32);
 	db_file_clear(&f);
 	ck_assert_ptr_null(f.key);
 
@@ -1055,6 +1058,107 @@ START_TEST(test_meta)
 }
 END_TEST
 
+/* ---- damage ------------------------------------------------------------------------- */
+
+/* One-off statement through a separate raw read-write connection (foreign keys off): it
+ * changes bytes behind the module's back, like a bad disk sector would. */
+static void
+raw_exec(const char *sql)
+{
+	sqlite3 *sq;
+
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &sq, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(sq, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s", sql,
+	    sqlite3_errmsg(sq));
+	sqlite3_close(sq);
+}
+
+/* A value changed inside a row (SQLite keeps no checksums, so nothing else notices):
+ * db_file_manifest refuses the row instead of handing out a wrong size or chunk list. */
+START_TEST(test_manifest_damaged)
+{
+	static const unsigned c[] = { 10, 11, 12 };
+	struct manifest m;
+	char *cause = NULL;
+	int64_t a, b, d;
+
+	a = put("size", 1, c, 3);
+	b = put("list", 1, c, 3);
+	d = put("good", 1, c, 2);
+	raw_exec("UPDATE files SET size = size - 1 WHERE key = 'size'");
+	raw_exec("UPDATE file_chunks SET hash = x'000000aa00000000000000000000000000000000"
+	    "000000000000000000000000' WHERE idx = 1 AND file_id = (SELECT id FROM files"
+	    " WHERE key = 'list')");
+	ck_assert_int_eq(db_file_manifest(D, a, &m, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "damaged"));
+	ck_assert_uint_eq(m.nchunks, 0);
+	manifest_free(&m);
+	free(cause);
+	cause = NULL;
+	ck_assert_int_eq(db_file_manifest(D, b, &m, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "damaged"));
+	manifest_free(&m);
+	free(cause);
+	cause = NULL;
+	ck_assert_msg(db_file_manifest(D, d, &m, &cause) == 0, "manifest: %s", cause);
+	ck_assert_uint_eq(m.nchunks, 2);
+	manifest_free(&m);
+}
+END_TEST
+
+/* A page of garbage in the middle of the file: db_check finds it, and db_open with
+ * DB_CHECK refuses the file with a cause that names it. */
+START_TEST(test_check_damaged_page)
+{
+	struct db *d2;
+	struct stat sb;
+	char *cause = NULL, *problem = NULL, page[4096];
+	unsigned seeds[1];
+	int fd;
+	off_t pages;
+
+	ck_assert_msg(db_check(D, 0, &problem, &cause) == 0, "db_check: %s", cause);
+	ck_assert_ptr_null(problem);
+	ck_assert_int_eq(db_check(D, 1, &problem, &cause), 0);
+	ck_assert_int_eq(db_begin(D, NULL), 0);
+	for (unsigned i = 0; i < 400; i++) {
+		char key[32];
+
+		snprintf(key, sizeof key, "file-%u", i);
+		seeds[0] = 1000 + i;
+		put(key, 1, seeds, 1);
+	}
+	ck_assert_int_eq(db_commit(D, NULL), 0);
+	db_close(D);
+	D = NULL; /* the last connection checkpoints the WAL into the file */
+	ck_assert_int_eq(stat(dbpath, &sb), 0);
+	pages = sb.st_size / (off_t)sizeof page;
+	ck_assert_int_gt(pages, 8);
+	memset(page, 0xa5, sizeof page);
+	ck_assert_int_ge(fd = open(dbpath, O_WRONLY), 0);
+	ck_assert_int_eq(pwrite(fd, page, sizeof page, pages / 2 * (off_t)sizeof page),
+	    (ssize_t)sizeof page);
+	close(fd);
+
+	ck_assert_int_eq(db_open(&d2, dbpath, DB_CHECK, &cause), -1);
+	ck_assert_ptr_null(d2);
+	ck_assert_ptr_nonnull(strstr(cause, dbpath));
+	ck_assert_ptr_nonnull(strstr(cause, "is damaged"));
+	ck_assert_ptr_null(strchr(cause, '\n'));
+	free(cause);
+	cause = NULL;
+	ck_assert_int_eq(db_open(&d2, dbpath, DB_RDONLY | DB_CHECK, &cause), -1);
+	free(cause);
+	cause = NULL;
+	/* without DB_CHECK it opens (the damage is met later); db_check still finds it */
+	ck_assert_msg(db_open(&D, dbpath, DB_RDONLY, &cause) == 0, "db_open: %s", cause);
+	ck_assert_int_eq(db_check(D, 1, &problem, &cause), 1);
+	ck_assert_ptr_nonnull(problem);
+	ck_assert_ptr_nonnull(strstr(problem, "integrity_check"));
+	free(problem);
+}
+END_TEST
+
 /* ---- suite -------------------------------------------------------------------------- */
 
 static TCase *
@@ -1095,6 +1199,8 @@ db_suite(void)
 	suite_add_tcase(s, tcase("peers", test_peers));
 	suite_add_tcase(s, tcase("shares", test_shares));
 	suite_add_tcase(s, tcase("meta", test_meta));
+	suite_add_tcase(s, tcase("manifest_damaged", test_manifest_damaged));
+	suite_add_tcase(s, tcase("check_damaged_page", test_check_damaged_page));
 	return s;
 }
 
