@@ -7,6 +7,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "node/node.h"
+#include "p2p/rfcomm.h"
 #include "p2p/ticket.h"
 #include "p2p/transport.h"
 #include "store/store.h"
@@ -46,8 +47,9 @@ const struct cmd_entry cmd_serve_entry = {
 	    "                       address; repeatable, max 8). Default :3000; if that port\n"
 	    "                       is taken the node runs without a listener (a warning\n"
 	    "                       says so); a taken --listen port is an error\n"
-	    "  --bootstrap ADDR     a peer (host:port) or a ticket to contact at start\n"
-	    "                       (repeatable, max 32; names are resolved at start)\n"
+	    "  --bootstrap ADDR     a peer (host:port, bt:AA:BB:CC:DD:EE:FF[/channel]) or a\n"
+	    "                       ticket to contact at start (repeatable, max 32; names\n"
+	    "                       are resolved at start)\n"
 	    "  --bootstrap-url URL  fetch bootstrap addresses from URL at start (one per line;\n"
 	    "                       10 s timeout, 64 KiB at most)\n"
 	    "  --network-key FILE   the network's key file (64 hex characters, mode 0600);\n"
@@ -56,8 +58,15 @@ const struct cmd_entry cmd_serve_entry = {
 	    "                       saved as <datadir>/network.key; its addresses are dialled)\n"
 	    "  --max-peers N        at most N peer connections (default 64)\n"
 	    "  --no-mdns            do not discover peers on the local network\n"
-	    "  --bluetooth          also use Bluetooth (RFCOMM): not available yet\n"
-	    "  --no-tcp             do not use TCP for peers: not available yet\n"
+	    "  --bluetooth          also use Bluetooth (RFCOMM): listen on the adapter's\n"
+	    "                       channel, dial bt: addresses. Without a usable adapter:\n"
+	    "                       one warning, and TCP only\n"
+	    "  --bt-adapter ADAPTER the adapter: hciN or its address (default: the first\n"
+	    "                       one that is up)\n"
+	    "  --bt-channel N       RFCOMM channel to listen on, 1..30 (default 7)\n"
+	    "  --bt-scan            look for nodes nearby (inquiry + SDP, every 5 min)\n"
+	    "  --no-tcp             no TCP peers (needs --bluetooth): a Bluetooth-only node;\n"
+	    "                       exits (status 1) if Bluetooth is not usable\n"
 	    "\n"
 	    "Replication:\n"
 	    "  --replicas N|all     nodes that hold each chunk (default 3; all = every node)\n"
@@ -101,6 +110,9 @@ enum {
 	S_MAX_PEERS,
 	S_NO_MDNS,
 	S_BLUETOOTH,
+	S_BT_ADAPTER,
+	S_BT_CHANNEL,
+	S_BT_SCAN,
 	S_NO_TCP,
 	S_CONFIG,
 	S_REPLICAS,
@@ -124,6 +136,9 @@ static const struct option serve_opts[] = {
 	{ "max-peers", required_argument, NULL, S_MAX_PEERS },
 	{ "no-mdns", no_argument, NULL, S_NO_MDNS },
 	{ "bluetooth", no_argument, NULL, S_BLUETOOTH },
+	{ "bt-adapter", required_argument, NULL, S_BT_ADAPTER },
+	{ "bt-channel", required_argument, NULL, S_BT_CHANNEL },
+	{ "bt-scan", no_argument, NULL, S_BT_SCAN },
 	{ "no-tcp", no_argument, NULL, S_NO_TCP },
 	{ "config", required_argument, NULL, S_CONFIG },
 	{ "replicas", required_argument, NULL, S_REPLICAS },
@@ -287,6 +302,26 @@ serve_set(struct serve_state *ss, const char *key, const char *val, char **cause
 		if (parse_bool(val, &b) == -1)
 			return set_cause(cause, "bluetooth takes true or false, not '%s'", val);
 		cfg->bluetooth = b;
+	} else if (name_eq(key, "bt-adapter")) {
+		uint8_t dev[RFCOMM_BDADDR_LEN];
+
+		if (val == NULL || (strncmp(val, "hci", 3) == 0 ?
+		    (parse_num(val + 3, 0, 1023, &errstr), errstr != NULL) :
+		    rfcomm_bdaddr_parse(val, dev) == -1))
+			return set_cause(cause, "bt-adapter '%s': expected hciN or the adapter's "
+			    "address AA:BB:CC:DD:EE:FF", val ? val : "");
+		set_str(&cfg->bt_adapter, val);
+	} else if (name_eq(key, "bt-channel")) {
+		long long n = parse_num(val, 1, RFCOMM_CHANNEL_MAX, &errstr);
+
+		if (errstr != NULL)
+			return set_cause(cause, "bt-channel '%s' is %s (an RFCOMM channel, 1..%d)",
+			    val ? val : "", errstr, RFCOMM_CHANNEL_MAX);
+		cfg->bt_channel = (int)n;
+	} else if (name_eq(key, "bt-scan")) {
+		if (parse_bool(val, &b) == -1)
+			return set_cause(cause, "bt-scan takes true or false, not '%s'", val);
+		cfg->bt_scan = b;
 	} else if (name_eq(key, "no-tcp")) {
 		if (parse_bool(val, &b) == -1)
 			return set_cause(cause, "no-tcp takes true or false, not '%s'", val);
@@ -404,7 +439,8 @@ serve_config(int argc, char **argv, struct node_config *cfg)
 	while ((ch = getopt_long(argc, argv, ":", serve_opts, NULL)) != -1) {
 		if (ch == S_CONFIG)
 			continue;
-		if (ch == S_NO_MDNS || ch == S_BLUETOOTH || ch == S_NO_TCP || ch == S_EPHEMERAL) {
+		if (ch == S_NO_MDNS || ch == S_BLUETOOTH || ch == S_NO_TCP || ch == S_EPHEMERAL ||
+		    ch == S_BT_SCAN) {
 			if (serve_set(&ss, opt_name(ch), NULL, &cause) == -1)
 				goto bad;
 		} else if (serve_set(&ss, opt_name(ch), optarg, &cause) == -1) {
@@ -438,8 +474,38 @@ out:
 	return rc;
 }
 
-/* The network flags serve can check before starting: exit 2 with one line. */
+/* A bootstrap address: tcp host:port (not resolved here), bt:AA:BB:CC:DD:EE:FF[/ch]
+ * or a ticket (checked at start). 0 ok, -1 with *cause. */
 static int
+check_bootstrap(const char *a, char **cause)
+{
+	const char *slash, *errstr;
+	uint8_t dev[RFCOMM_BDADDR_LEN];
+	char d[RFCOMM_BDADDR_STRLEN];
+	size_t len;
+
+	if (strncmp(a, RFCOMM_PREFIX, strlen(RFCOMM_PREFIX)) != 0)
+		return 0;
+	a += strlen(RFCOMM_PREFIX);
+	slash = strchr(a, '/');
+	len = slash != NULL ? (size_t)(slash - a) : strlen(a);
+	if (slash != NULL) {
+		(void)parse_num(slash + 1, 1, RFCOMM_CHANNEL_MAX, &errstr);
+		if (errstr != NULL)
+			return set_cause(cause, "bt:%s: channel is %s (1..%d)", a, errstr,
+			    RFCOMM_CHANNEL_MAX);
+	}
+	if (len == 0 || len >= sizeof d)
+		return set_cause(cause, "bt:%s: expected bt:AA:BB:CC:DD:EE:FF[/channel]", a);
+	memcpy(d, a, len);
+	d[len] = '\0';
+	if (strncmp(d, "hci", 3) != 0 && rfcomm_bdaddr_parse(d, dev) == -1)
+		return set_cause(cause, "bt:%s: expected bt:AA:BB:CC:DD:EE:FF[/channel]", a);
+	return 0;
+}
+
+/* The network flags serve can check before starting: exit 2 with one line. */
+int
 serve_check_network(const struct node_config *cfg)
 {
 	const struct cmd_entry *e = &cmd_serve_entry;
@@ -448,17 +514,23 @@ serve_check_network(const struct node_config *cfg)
 	char *cause = NULL;
 	int i;
 
-	if (cfg->bluetooth) {
-		cmd_err("serve: --bluetooth: not available yet: the Bluetooth (RFCOMM) transport "
-		    "is not built into this daemon");
-		return EXIT_USAGE;
-	}
-	if (cfg->no_tcp) {
-		cmd_err("serve: --no-tcp: not available yet: TCP is the only peer transport "
-		    "built into this daemon");
-		return EXIT_USAGE;
+	if (cfg->no_tcp && !cfg->bluetooth)
+		return cmd_usage(e, "--no-tcp needs --bluetooth (without TCP and Bluetooth a "
+		    "node has no way to reach peers)");
+	if (cfg->no_tcp && cfg->nlisten > 0)
+		return cmd_usage(e, "--listen is for TCP, which --no-tcp turns off (the "
+		    "Bluetooth listener is set with --bt-adapter and --bt-channel)");
+	for (i = 0; i < cfg->nbootstrap; i++) {
+		if (check_bootstrap(cfg->bootstrap[i], &cause) == -1) {
+			cmd_usage(e, "--bootstrap %s", cause);
+			free(cause);
+			return EXIT_USAGE;
+		}
 	}
 	for (i = 0; i < cfg->nlisten; i++) {
+		if (strncmp(cfg->listen[i], RFCOMM_PREFIX, strlen(RFCOMM_PREFIX)) == 0)
+			return cmd_usage(e, "--listen %s: --listen is for TCP; Bluetooth listens "
+			    "with --bluetooth (--bt-adapter, --bt-channel)", cfg->listen[i]);
 		if (transport_tcp.parse(cfg->listen[i], TP_PASSIVE, &ta, &cause) == -1) {
 			cmd_usage(e, "--listen: %s", cause);
 			free(cause);

@@ -9,5 +9,9 @@
  * or an exit code after printing why (EXIT_USAGE for bad flags, values or config; EXIT_FAIL
  * otherwise). cfg always needs node_config_free(). Creates nothing. */
 int serve_config(int argc, char **argv, struct node_config *cfg);
+/* The network settings that can be checked before the daemon starts (--no-tcp without
+ * --bluetooth, --listen with --no-tcp, bootstrap and listen addresses, the join
+ * ticket). 0, or EXIT_USAGE after printing one line. */
+int serve_check_network(const struct node_config *cfg);
 
 #endif

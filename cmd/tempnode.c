@@ -112,6 +112,8 @@ tempnode_start(struct tempnode *tn, const struct tempnode_opts *o)
 	}
 	if (o->store)
 		argv[argc++] = "--ephemeral";
+	if (strncmp(o->bootstrap, "bt:", 3) == 0)
+		argv[argc++] = "--bluetooth"; /* a node reached over Bluetooth RFCOMM */
 	argv[argc] = NULL;
 	fflush(NULL);
 	if ((tn->pid = fork()) == -1) {

@@ -1,7 +1,7 @@
 /* net.c: the peer network on the daemon's event loop (see net.h and docs/PROTOCOL.md,
  * "Daemon behaviour").
  *
- * A link goes through: TCP (transport vtable) -> TLS 1.3 (bufferevent_openssl) ->
+ * A link goes through: TCP or RFCOMM (transport vtable) -> TLS 1.3 (bufferevent_openssl) ->
  * AUTH sent and the peer's AUTH checked (tls_auth_frame / tls_auth_check_frame) ->
  * HELLO both ways (node ID must equal the certificate's) -> established. Anything wrong
  * before "established" closes the link with one log line; such a peer is never stored,
@@ -15,10 +15,12 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "p2p/btsdp.h"
 #include "p2p/frame.h"
 #include "p2p/identity.h"
 #include "p2p/msg.h"
 #include "p2p/netkey.h"
+#include "p2p/rfcomm.h"
 #include "p2p/ticket.h"
 #include "p2p/tls.h"
 #include "p2p/transport.h"
@@ -51,11 +53,15 @@ enum cstate {
 	C_CLOSING, /* flushing a last frame (GOODBYE, ERROR) or our AUTH, then close */
 };
 
+_Static_assert(NET_TP_TCP == MSG_TRANSPORT_TCP && NET_TP_RFCOMM == MSG_TRANSPORT_RFCOMM,
+    "net.h transports are the PEERS values");
+
 struct kpeer;
 
 struct conn {
 	TAILQ_ENTRY(conn) entry;
 	struct net *net;
+	const struct transport *tp; /* transport_tcp or transport_rfcomm */
 	struct bufferevent *bev;
 	SSL *ssl;
 	enum tls_role role;
@@ -64,7 +70,7 @@ struct conn {
 	uint8_t id[NODE_ID_LEN];
 	char sid[NODE_ID_SHORT_LEN + 1];
 	char where[NET_ADDR_LEN];   /* for log lines: what we dialled, or the source */
-	char remote_host[NET_ADDR_LEN]; /* observed peer host (no port) */
+	char remote_host[NET_ADDR_LEN]; /* observed peer host (no port); RFCOMM: device */
 	char dialed[NET_ADDR_LEN];  /* outbound: the numeric address dialled */
 	int boot;                   /* outbound: index+1 into net->boot */
 	struct kpeer *want;         /* outbound: the known peer we meant to reach */
@@ -79,6 +85,7 @@ TAILQ_HEAD(connq, conn);
 struct kpeer {
 	TAILQ_ENTRY(kpeer) entry;
 	struct db_peer p;
+	char alt[NET_ADDR_LEN];     /* its address on the other transport (HELLO; memory) */
 	int stored;                 /* has a row: we completed a handshake with it once */
 	int dirty;                  /* row differs from memory */
 	struct conn *conn;          /* the established link */
@@ -97,16 +104,27 @@ struct boot {
 	uint64_t next_dial_ms;
 	int done;                   /* reached, ourselves, or another network */
 	struct conn *dialing;
+	int sdp;                    /* bt: without a channel: BOOT_SDP_* */
 };
+/* A bt: bootstrap address without a channel: an SDP search before each dial */
+enum { BOOT_SDP_NO, BOOT_SDP_NEXT, BOOT_SDP_RUNNING, BOOT_SDP_DONE };
 
 struct net {
 	struct node *n;
 	SSL_CTX *ctx;
 	struct netkey key;
 	char netid[NETKEY_ID_HEX_LEN + 1];
-	struct evconnlistener *lst[NODE_MAX_LISTEN];
+	struct evconnlistener *lst[NODE_MAX_LISTEN + 1]; /* TCP ones, then RFCOMM */
 	int nlst, paused;
-	char bound[NODE_MAX_LISTEN][NET_ADDR_LEN]; /* as bound, real ports */
+	char bound[NODE_MAX_LISTEN + 1][NET_ADDR_LEN]; /* as bound, real ports */
+	int tcp_on;                 /* not --no-tcp */
+	int bt_on;                  /* --bluetooth and an adapter is usable */
+	struct tp_addr bt_local;    /* our adapter (channel 0): RFCOMM dials start there */
+	int bt_dev;                 /* N of that hciN */
+	char bt_addr[NET_ADDR_LEN]; /* our RFCOMM listen address, "" if none */
+	struct btsdp *sdp;          /* our SDP record (NULL: no bluetoothd or not built) */
+	struct netbt *bt;           /* SDP searches, inquiry (NULL: not built in) */
+	struct event *bt_scan_ev;   /* --bt-scan */
 	char self_addrs[NET_SELF_MAX][NET_ADDR_LEN];
 	size_t nself;
 	char ifhosts[32][NET_ADDR_LEN];
@@ -167,9 +185,13 @@ is_self_addr(struct net *nt, const char *addr)
 	uint16_t port;
 	size_t i;
 
-	if (net_split_addr(addr, host, sizeof host, &port) == -1 ||
-	    net_join_addr(host, port, a, sizeof a) == -1)
+	if (net_addr_transport(addr) == NET_TP_RFCOMM) {
+		if (net_bt_addr_norm(addr, a, sizeof a) == -1)
+			return 0;
+	} else if (net_split_addr(addr, host, sizeof host, &port) == -1 ||
+	    net_join_addr(host, port, a, sizeof a) == -1) {
 		return 0;
+	}
 	for (i = 0; i < nt->nself; i++)
 		if (strcmp(nt->self_addrs[i], a) == 0)
 			return 1;
@@ -179,9 +201,22 @@ is_self_addr(struct net *nt, const char *addr)
 static void
 add_self_addr(struct net *nt, const char *addr)
 {
+	char a[NET_ADDR_LEN];
+
 	if (addr[0] == '\0' || is_self_addr(nt, addr) || nt->nself >= NET_SELF_MAX)
 		return;
+	if (net_addr_transport(addr) == NET_TP_RFCOMM) {
+		if (net_bt_addr_norm(addr, a, sizeof a) == -1)
+			return;
+		addr = a;
+	}
 	snprintf(nt->self_addrs[nt->nself++], NET_ADDR_LEN, "%s", addr);
+}
+
+static const struct transport *
+tp_of(const char *addr)
+{
+	return net_addr_transport(addr) == NET_TP_RFCOMM ? &transport_rfcomm : &transport_tcp;
 }
 
 /* ---- the peer table ----------------------------------------------------------------- */
@@ -541,22 +576,28 @@ send_peers(struct conn *c)
 	struct kpeer **kps, *kp;
 	struct msg m;
 	size_t *idx, i, k = 0, sel;
+	int j;
 
 	if (nt->npeers == 0)
 		return;
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > NET_OUT_SOFT)
 		return;
-	cand = xcalloc(nt->npeers, sizeof *cand);
-	kps = xcalloc(nt->npeers, sizeof *kps);
-	idx = xcalloc(nt->npeers, sizeof *idx);
+	/* up to two entries per peer: the address we reach it on and, for a node with
+	 * both transports, its address on the other one (from its HELLO), so that nodes
+	 * that use only that transport can reach it too */
+	cand = xcalloc(2 * (size_t)nt->npeers, sizeof *cand);
+	kps = xcalloc(2 * (size_t)nt->npeers, sizeof *kps);
+	idx = xcalloc(2 * (size_t)nt->npeers, sizeof *idx);
 	TAILQ_FOREACH(kp, &nt->peers, entry) {
-		if (!kp->stored || strcmp(kp->p.transport, "tcp") != 0)
+		if (!kp->stored)
 			continue; /* only peers we reached ourselves */
-		cand[k].id = kp->p.id;
-		cand[k].addr = kp->p.addr;
-		cand[k].connected = kp->conn != NULL;
-		cand[k].last_seen_ms = kp->conn != NULL ? wall_ms() : kp->p.last_seen_ms;
-		kps[k++] = kp;
+		for (j = 0; j < 2; j++) {
+			cand[k].id = kp->p.id;
+			cand[k].addr = j == 0 ? kp->p.addr : kp->alt;
+			cand[k].connected = kp->conn != NULL;
+			cand[k].last_seen_ms = kp->conn != NULL ? wall_ms() : kp->p.last_seen_ms;
+			kps[k++] = kp;
+		}
 	}
 	sel = net_gossip_select(cand, k, c->id, wall_ms(), NET_STALE_MS, MSG_PEERS_MAX, idx);
 	memset(&m, 0, sizeof m);
@@ -568,8 +609,8 @@ send_peers(struct conn *c)
 
 			kp = kps[idx[i]];
 			memcpy(e->id, kp->p.id, NODE_ID_LEN);
-			e->transport = MSG_TRANSPORT_TCP;
-			snprintf(e->addr, sizeof e->addr, "%.255s", kp->p.addr);
+			e->transport = (uint8_t)net_addr_transport(cand[idx[i]].addr);
+			snprintf(e->addr, sizeof e->addr, "%.255s", cand[idx[i]].addr);
 			e->last_seen_ms = (uint64_t)(kp->conn != NULL ? wall_ms() :
 			    kp->p.last_seen_ms);
 		}
@@ -658,26 +699,31 @@ on_peers(struct conn *c, const struct msg_peers *mp)
 
 	for (i = 0; i < mp->n; i++) {
 		const struct msg_peer *e = &mp->v[i];
-		char host[NET_ADDR_LEN];
+		char addr[NET_ADDR_LEN];
 		struct tp_addr ta;
 		struct kpeer *kp;
-		uint16_t port;
 		char *cause = NULL;
+		int cur;
 
-		if (e->transport != MSG_TRANSPORT_TCP)
+		/* a transport we do not use, a malformed or non-numeric address: ignored */
+		if (net_gossip_addr(e->transport, e->addr, nt->tcp_on, nt->bt_on, addr,
+		    sizeof addr) == -1)
 			continue;
-		if (memcmp(e->id, nt->n->node_id, NODE_ID_LEN) == 0 || is_self_addr(nt, e->addr))
-			continue;
-		/* only numeric addresses: no name resolution on the loop */
-		if (net_split_addr(e->addr, host, sizeof host, &port) == -1 || port == 0 ||
-		    !net_host_numeric(host) || net_host_unspecified(host))
+		if (memcmp(e->id, nt->n->node_id, NODE_ID_LEN) == 0 || is_self_addr(nt, addr))
 			continue;
 		kp = kp_find(nt, e->id);
 		if (kp != NULL) {
 			if (kp->conn != NULL || kp->dialing != NULL || kp->self)
 				continue;
-			if (!kp->stored && strcmp(kp->p.addr, e->addr) != 0) {
-				snprintf(kp->p.addr, sizeof kp->p.addr, "%s", e->addr);
+			/* a candidate moved; or it has both transports and we could not use the
+			 * address we had */
+			cur = net_addr_transport(kp->p.addr);
+			if (!kp->stored && strcmp(kp->p.addr, addr) != 0 &&
+			    (kp->p.addr[0] == '\0' || cur == e->transport ||
+			    !net_transport_usable(cur, nt->tcp_on, nt->bt_on))) {
+				snprintf(kp->p.addr, sizeof kp->p.addr, "%s", addr);
+				snprintf(kp->p.transport, sizeof kp->p.transport, "%s",
+				    tp_of(addr)->name);
 				kp->tries = 0;
 				kp->next_dial_ms = 0;
 			}
@@ -685,15 +731,16 @@ on_peers(struct conn *c, const struct msg_peers *mp)
 		}
 		if ((kp = kp_new(nt, e->id)) == NULL)
 			continue;
-		snprintf(kp->p.addr, sizeof kp->p.addr, "%s", e->addr);
+		snprintf(kp->p.addr, sizeof kp->p.addr, "%s", addr);
+		snprintf(kp->p.transport, sizeof kp->p.transport, "%s", tp_of(addr)->name);
 		kp->p.last_seen_ms = 0;
-		if (nt->nconns >= (unsigned)nt->max_peers || addr_busy(nt, e->addr))
+		if (nt->nconns >= (unsigned)nt->max_peers || addr_busy(nt, addr))
 			continue;
-		if (transport_tcp.parse(e->addr, 0, &ta, &cause) == -1) {
+		if (tp_of(addr)->parse(addr, 0, &ta, &cause) == -1) {
 			free(cause);
 			continue;
 		}
-		dial(nt, &ta, e->addr, e->addr, kp, 0);
+		dial(nt, &ta, addr, addr, kp, 0);
 	}
 }
 
@@ -704,10 +751,10 @@ on_hello(struct conn *c, const struct msg_hello *h)
 {
 	struct net *nt = c->net;
 	const char *advs[MSG_HELLO_MAX_ADDRS];
-	char addr[NET_ADDR_LEN] = "", vers[80];
+	char addr[NET_ADDR_LEN] = "", alt[NET_ADDR_LEN] = "", vers[80];
 	struct kpeer *kp;
 	struct timeval tv = tv_ms(NET_IDLE_TIMEOUT_S * 1000);
-	int i, isnew = 0;
+	int i, isnew = 0, ltp = c->tp == &transport_rfcomm ? NET_TP_RFCOMM : NET_TP_TCP;
 
 	if (memcmp(h->id, c->id, NODE_ID_LEN) != 0) {
 		char claimed[NODE_ID_SHORT_LEN + 1];
@@ -722,12 +769,19 @@ on_hello(struct conn *c, const struct msg_hello *h)
 		advs[i] = h->addrs[i];
 	if (c->role == TLS_CLIENT && c->dialed[0] != '\0')
 		snprintf(addr, sizeof addr, "%s", c->dialed);
-	else if (net_pick_addr(advs, h->naddrs, c->remote_host, addr, sizeof addr) == -1)
+	else if (ltp == NET_TP_RFCOMM) {
+		if (net_pick_bt_addr(advs, h->naddrs, c->remote_host, addr, sizeof addr) == -1 ||
+		    is_self_addr(nt, addr))
+			addr[0] = '\0';
+	} else if (net_pick_addr(advs, h->naddrs, c->remote_host, addr, sizeof addr) == -1)
 		addr[0] = '\0';
 	if (c->role == TLS_SERVER)
 		for (i = 0; i < h->naddrs; i++)
 			if (is_self_addr(nt, h->addrs[i]) && strcmp(addr, h->addrs[i]) == 0)
 				addr[0] = '\0'; /* never store one of our own addresses for it */
+	/* a node with both transports: its other address, for gossip */
+	if (net_alt_addr(advs, h->naddrs, ltp, alt, sizeof alt) == -1 || is_self_addr(nt, alt))
+		alt[0] = '\0';
 
 	c->state = C_UP;
 	evtimer_del(c->timer);
@@ -774,9 +828,12 @@ on_hello(struct conn *c, const struct msg_hello *h)
 		isnew = 1;
 		kp->p.first_seen_ms = wall_ms();
 	}
+	/* the transport goes with the address (an accepted link may leave it unknown) */
+	if (addr[0] != '\0' || kp->p.addr[0] == '\0')
+		snprintf(kp->p.transport, sizeof kp->p.transport, "%s", c->tp->name);
 	if (addr[0] != '\0')
 		snprintf(kp->p.addr, sizeof kp->p.addr, "%s", addr);
-	snprintf(kp->p.transport, sizeof kp->p.transport, "tcp");
+	snprintf(kp->alt, sizeof kp->alt, "%s", strcmp(alt, kp->p.addr) != 0 ? alt : "");
 	kp_set_status(kp, "connected");
 	kp->p.last_seen_ms = wall_ms();
 	kp->p.last_connect_ms = kp->p.last_seen_ms;
@@ -1133,13 +1190,15 @@ on_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static struct conn *
-conn_new(struct net *nt, int fd, enum tls_role role, const char *where)
+conn_new(struct net *nt, const struct transport *tp, int fd, enum tls_role role,
+    const char *where)
 {
 	struct conn *c;
 	struct timeval tv = tv_ms(NET_HANDSHAKE_MS);
 
 	c = xcalloc(1, sizeof *c);
 	c->net = nt;
+	c->tp = tp;
 	c->role = role;
 	c->state = C_TLS;
 	c->since_ms = mono_ms();
@@ -1182,13 +1241,24 @@ static int
 dial(struct net *nt, const struct tp_addr *ta, const char *numeric, const char *label,
     struct kpeer *want, int boot)
 {
+	const struct transport *tp;
 	struct conn *c;
 	char *cause = NULL;
 	int fd;
 
 	if (nt->stopping || nt->nconns >= (unsigned)nt->max_peers)
 		return -1;
-	if ((fd = transport_tcp.connect_nonblocking(ta, &cause)) == -1) {
+	/* never a transport this node does not use (every caller checks it first) */
+	tp = ta->ss.ss_family == AF_BLUETOOTH ? &transport_rfcomm : &transport_tcp;
+	if (tp == &transport_rfcomm ? !nt->bt_on : !nt->tcp_on) {
+		log_debug("dial %s: %s is off here", label, tp->name);
+		return -1;
+	}
+	if (tp == &transport_rfcomm)
+		fd = rfcomm_connect_from(ta, &nt->bt_local, &cause);
+	else
+		fd = transport_tcp.connect_nonblocking(ta, &cause);
+	if (fd == -1) {
 		log_debug("dial %s: %s", label, cause);
 		free(cause);
 		if (want != NULL) {
@@ -1197,7 +1267,7 @@ dial(struct net *nt, const struct tp_addr *ta, const char *numeric, const char *
 		}
 		return -1;
 	}
-	if ((c = conn_new(nt, fd, TLS_CLIENT, label)) == NULL)
+	if ((c = conn_new(nt, tp, fd, TLS_CLIENT, label)) == NULL)
 		return -1;
 	snprintf(c->dialed, sizeof c->dialed, "%s", numeric);
 	c->want = want;
@@ -1217,9 +1287,11 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
     void *arg)
 {
 	struct net *nt = arg;
+	const struct transport *tp;
 	struct tp_addr ta;
 	struct conn *c;
-	char where[NET_ADDR_LEN], host[NET_ADDR_LEN];
+	char where[NET_ADDR_LEN], host[NET_ADDR_LEN], *cause = NULL;
+	uint8_t dev[RFCOMM_BDADDR_LEN];
 	uint16_t port;
 
 	(void)l;
@@ -1229,10 +1301,24 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		return;
 	}
 	tp_addr_set(&ta, sa, (socklen_t)len);
-	if (transport_tcp.format(&ta, where, sizeof where) == -1)
+	tp = sa->sa_family == AF_BLUETOOTH ? &transport_rfcomm : &transport_tcp;
+	if (tp->format(&ta, where, sizeof where) == -1)
 		snprintf(where, sizeof where, "?");
-	if ((c = conn_new(nt, fd, TLS_SERVER, where)) == NULL)
+	/* accepted RFCOMM sockets do not inherit the listener's send buffer: without
+	 * the larger one a 16 KiB TLS record can hang the link (p2p/rfcomm.c) */
+	if (tp == &transport_rfcomm && rfcomm_setup_accepted(fd, &cause) == -1) {
+		log_warnx("peer ? (%s): %s: connection refused", where, cause);
+		free(cause);
+		close(fd);
 		return;
+	}
+	if ((c = conn_new(nt, tp, fd, TLS_SERVER, where)) == NULL)
+		return;
+	if (tp == &transport_rfcomm) {
+		if (rfcomm_addr_bdaddr(&ta, dev) == 0)
+			rfcomm_bdaddr_format(dev, c->remote_host);
+		return;
+	}
 	if (net_split_addr(where, host, sizeof host, &port) == 0)
 		snprintf(c->remote_host, sizeof c->remote_host, "%s", host);
 	{
@@ -1295,6 +1381,25 @@ on_ping(evutil_socket_t fd, short what, void *arg)
 			send_ping(c);
 }
 
+/* The SDP search for a bt: bootstrap address without a channel ended: dial the
+ * channel found, else the one we had (RFCOMM_DEFAULT_CHANNEL, or an earlier answer). */
+static void
+on_boot_sdp(void *arg, int channel, const char *why)
+{
+	struct boot *b = arg;
+	int ch = channel > 0 ? channel : rfcomm_addr_channel(&b->ta);
+
+	if (channel > 0 && rfcomm_addr_channel(&b->ta) != channel)
+		log_info("bootstrap %s: SDP gives channel %d", b->label, channel);
+	else if (channel == 0)
+		log_debug("bootstrap %s: SDP search: %s: trying channel %d", b->label, why, ch);
+	rfcomm_addr_set_channel(&b->ta, ch);
+	if (transport_rfcomm.format(&b->ta, b->addr, sizeof b->addr) == -1)
+		snprintf(b->addr, sizeof b->addr, "%s", b->label);
+	b->sdp = BOOT_SDP_DONE;
+	b->next_dial_ms = 0;
+}
+
 static void
 on_redial(evutil_socket_t fd, short what, void *arg)
 {
@@ -1316,6 +1421,21 @@ on_redial(evutil_socket_t fd, short what, void *arg)
 			continue;
 		if (nt->nconns >= (unsigned)nt->max_peers)
 			return;
+		if (b->sdp == BOOT_SDP_RUNNING)
+			continue;
+		if (b->sdp == BOOT_SDP_NEXT) {
+			uint8_t dev[RFCOMM_BDADDR_LEN];
+
+			/* its channel first (the pool runs one search at a time) */
+			if (rfcomm_addr_bdaddr(&b->ta, dev) == 0 &&
+			    netbt_lookup(nt->bt, dev, on_boot_sdp, b) == 0)
+				b->sdp = BOOT_SDP_RUNNING;
+			else if (!netbt_busy(nt->bt))
+				b->sdp = BOOT_SDP_DONE; /* no search possible: the default channel */
+			continue;
+		}
+		if (b->sdp == BOOT_SDP_DONE)
+			b->sdp = BOOT_SDP_NEXT; /* search again before the next attempt */
 		if (dial(nt, &b->ta, b->addr, b->label, NULL, i + 1) == -1) {
 			b->next_dial_ms = now + net_backoff_from(NET_BOOT_BACKOFF_BASE_MS,
 			    NET_BACKOFF_MAX_MS, b->failures, net_rand(nt));
@@ -1324,8 +1444,8 @@ on_redial(evutil_socket_t fd, short what, void *arg)
 	}
 	for (kp = TAILQ_FIRST(&nt->peers); kp != NULL; kp = next) {
 		struct tp_addr ta;
-		char *cause = NULL, host[NET_ADDR_LEN];
-		uint16_t port;
+		char *cause = NULL, a[NET_ADDR_LEN];
+		int t;
 
 		next = TAILQ_NEXT(kp, entry);
 		if (kp->conn != NULL || kp->dialing != NULL || kp->self ||
@@ -1339,15 +1459,18 @@ on_redial(evutil_socket_t fd, short what, void *arg)
 			continue; /* stale: left for `p2p cleanup` */
 		if (nt->nconns >= (unsigned)nt->max_peers)
 			return;
-		if (net_split_addr(kp->p.addr, host, sizeof host, &port) == -1 ||
-		    !net_host_numeric(host) || is_self_addr(nt, kp->p.addr)) {
+		/* never over a transport this node does not use (a bt: peer while
+		 * Bluetooth is off, a TCP peer with --no-tcp); numeric addresses only */
+		t = net_addr_transport(kp->p.addr);
+		if (net_gossip_addr(t, kp->p.addr, nt->tcp_on, nt->bt_on, a, sizeof a) == -1 ||
+		    is_self_addr(nt, kp->p.addr)) {
 			kp->self = is_self_addr(nt, kp->p.addr);
 			kp->next_dial_ms = now + NET_BACKOFF_MAX_MS;
 			continue;
 		}
 		if (addr_busy(nt, kp->p.addr))
 			continue;
-		if (transport_tcp.parse(kp->p.addr, 0, &ta, &cause) == -1) {
+		if (tp_of(kp->p.addr)->parse(kp->p.addr, 0, &ta, &cause) == -1) {
 			free(cause);
 			kp->next_dial_ms = now + NET_BACKOFF_MAX_MS;
 			continue;
@@ -1425,7 +1548,7 @@ collect_ifhosts(struct net *nt)
 static void
 compute_self_addrs(struct net *nt)
 {
-	const char *listen[NODE_MAX_LISTEN], *ifs[32];
+	const char *listen[NODE_MAX_LISTEN + 1], *ifs[32];
 	char out[NET_SELF_MAX][NET_ADDR_LEN];
 	size_t i, k;
 
@@ -1497,12 +1620,27 @@ fail:
 	return -1;
 }
 
+/* A bootstrap address. One of a transport this node does not use is left out, with
+ * a warning when it was given on its own (quiet: it came in a ticket, which lists
+ * every address of a node, whatever its transports). */
 static void
-add_boot(struct net *nt, const char *label)
+add_boot(struct net *nt, const char *label, int quiet)
 {
+	const struct transport *tp = tp_of(label);
 	struct boot *b;
 	char *cause = NULL;
 
+	if (tp == &transport_rfcomm ? !nt->bt_on : !nt->tcp_on) {
+		const char *why = tp == &transport_tcp ? "TCP is off (--no-tcp)" :
+		    nt->n->cfg->bluetooth ? "Bluetooth is not usable here (see above)" :
+		    "Bluetooth is off (serve --bluetooth turns it on)";
+
+		if (quiet || (tp == &transport_rfcomm && nt->n->cfg->bluetooth))
+			log_debug("bootstrap %s: %s: left out", label, why);
+		else
+			log_warnx("bootstrap %s: %s: ignored", label, why);
+		return;
+	}
 	if (nt->nboot >= NET_BOOT_MAX) {
 		log_warnx("bootstrap %s: more than %d bootstrap addresses: ignored", label,
 		    NET_BOOT_MAX);
@@ -1512,13 +1650,18 @@ add_boot(struct net *nt, const char *label)
 	memset(b, 0, sizeof *b);
 	snprintf(b->label, sizeof b->label, "%s", label);
 	/* resolved here, before the loop runs: name resolution may block */
-	if (transport_tcp.parse(label, 0, &b->ta, &cause) == -1) {
+	if (tp->parse(label, 0, &b->ta, &cause) == -1) {
 		log_warnx("bootstrap %s: %s: ignored", label, cause);
 		free(cause);
 		return;
 	}
-	if (transport_tcp.format(&b->ta, b->addr, sizeof b->addr) == -1)
+	if (tp->format(&b->ta, b->addr, sizeof b->addr) == -1)
 		return;
+	/* bt:ADDR without /channel: ask its SDP server first (RFCOMM_DEFAULT_CHANNEL if
+	 * that fails or SDP is not built in) */
+	if (tp == &transport_rfcomm && strchr(label + strlen(RFCOMM_PREFIX), '/') == NULL &&
+	    nt->bt != NULL)
+		b->sdp = BOOT_SDP_NEXT;
 	nt->nboot++;
 }
 
@@ -1530,7 +1673,7 @@ add_boot_arg(struct net *nt, const char *arg)
 	size_t i;
 
 	if (strncmp(arg, TICKET_PREFIX, sizeof(TICKET_PREFIX) - 1) != 0) {
-		add_boot(nt, arg);
+		add_boot(nt, arg, 0);
 		return;
 	}
 	if (ticket_from_string(arg, &t, &cause) == -1) {
@@ -1542,7 +1685,7 @@ add_boot_arg(struct net *nt, const char *arg)
 		log_warnx("bootstrap ticket: it is for another network (use --join TICKET to "
 		    "join it); only its addresses are used");
 	for (i = 0; i < t.naddrs; i++)
-		add_boot(nt, t.addrs[i]);
+		add_boot(nt, t.addrs[i], 1);
 	netkey_clear(&t.key);
 }
 
@@ -1599,6 +1742,130 @@ start_listeners(struct net *nt, char **cause)
 	return 0;
 }
 
+/* --bt-scan: an inquiry, then SDP; the nodes of our network found are dialled like
+ * bootstrap addresses. Connected RFCOMM peers are not searched again. */
+static void
+on_bt_found(void *arg, const char *addr)
+{
+	struct net *nt = arg;
+
+	if (net_add_address(nt->n, addr) == 0)
+		log_info("bluetooth scan: a node of this network at %s", addr);
+}
+
+static void
+on_bt_scan(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *nt = arg;
+	uint8_t (*skip)[RFCOMM_BDADDR_LEN];
+	struct kpeer *kp;
+	struct timeval tv = tv_ms(NET_BT_SCAN_MS);
+	size_t k = 0;
+
+	(void)fd;
+	(void)what;
+	if (nt->stopping)
+		return;
+	skip = xcalloc(nt->npeers + 1, sizeof *skip);
+	TAILQ_FOREACH(kp, &nt->peers, entry) {
+		struct tp_addr ta;
+		char *cause = NULL;
+
+		if (kp->conn == NULL || kp->conn->tp != &transport_rfcomm ||
+		    transport_rfcomm.parse(kp->p.addr, 0, &ta, &cause) == -1 ||
+		    rfcomm_addr_bdaddr(&ta, skip[k]) == -1) {
+			free(cause);
+			continue;
+		}
+		k++;
+	}
+	if (netbt_scan(nt->bt, (const uint8_t (*)[6])skip, k, on_bt_found, nt) == -1)
+		tv = tv_ms(1000); /* an SDP search runs: soon */
+	free(skip);
+	evtimer_add(nt->bt_scan_ev, &tv);
+}
+
+/* Bluetooth (--bluetooth): our adapter, the RFCOMM listener, the SDP record, the
+ * search thread. Bluetooth that cannot be used is one warning, and the node runs on
+ * TCP; with --no-tcp it is an error (nothing else to listen on). 0 or -1 + *cause. */
+static int
+bt_start(struct net *nt, char **cause)
+{
+	const struct node_config *cfg = nt->n->cfg;
+	struct tp_addr ta, local;
+	uint8_t dev[RFCOMM_BDADDR_LEN];
+	char *why = NULL;
+	int fd, ch = cfg->bt_channel > 0 ? cfg->bt_channel : RFCOMM_DEFAULT_CHANNEL;
+
+	if (rfcomm_adapter_pick(cfg->bt_adapter, &nt->bt_local, &nt->bt_dev, &why) == -1) {
+		if (!nt->tcp_on) {
+			set_cause(cause, "bluetooth: %s; with --no-tcp this node would have "
+			    "nothing to listen on", why);
+			free(why);
+			return -1;
+		}
+		log_warnx("bluetooth: %s: running on TCP only", why);
+		free(why);
+		return 0;
+	}
+	nt->bt_on = 1;
+	rfcomm_addr_bdaddr(&nt->bt_local, dev);
+	ta = nt->bt_local;
+	rfcomm_addr_set_channel(&ta, ch);
+	if ((fd = transport_rfcomm.listen(&ta, cause)) == -1) {
+		if (cfg->bt_channel > 0 || !nt->tcp_on)
+			return -1; /* "listen on bt:...: channel already in use" */
+		log_warnx("bluetooth: %s: not accepting peers over Bluetooth (choose a free "
+		    "channel with --bt-channel N)", *cause);
+		free(*cause);
+		*cause = NULL;
+	} else {
+		if (tp_addr_local(fd, &local) == -1)
+			local = ta;
+		if (transport_rfcomm.format(&local, nt->bt_addr, sizeof nt->bt_addr) == -1)
+			transport_rfcomm.format(&ta, nt->bt_addr, sizeof nt->bt_addr);
+		snprintf(nt->bound[nt->nlst], NET_ADDR_LEN, "%s", nt->bt_addr);
+		/* backlog 0: it listens already (a second listen(2) fails on RFCOMM) */
+		nt->lst[nt->nlst] = evconnlistener_new(nt->n->base, on_accept, nt,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+		if (nt->lst[nt->nlst] == NULL) {
+			close(fd);
+			return set_cause(cause, "listen on %s: cannot watch the socket",
+			    nt->bt_addr);
+		}
+		evconnlistener_set_error_cb(nt->lst[nt->nlst], on_accept_error);
+		log_info("listening for peers on %s (Bluetooth RFCOMM, hci%d)", nt->bt_addr,
+		    nt->bt_dev);
+		nt->nlst++;
+		add_self_addr(nt, nt->bt_addr);
+		/* SDP: peers that know only our device address find the channel */
+		if ((nt->sdp = btsdp_register(dev, rfcomm_addr_channel(&local), nt->netid,
+		    &why)) == NULL) {
+			log_info("bluetooth: %s; peers need this node's channel: %s", why,
+			    nt->bt_addr);
+			free(why);
+			why = NULL;
+		} else {
+			log_info("bluetooth: SDP record registered (service %s, channel %d)",
+			    BTSDP_UUID, rfcomm_addr_channel(&local));
+		}
+	}
+	if (btsdp_built_in() &&
+	    (nt->bt = netbt_new(nt->n->base, nt->bt_dev, dev, nt->netid, &why)) == NULL) {
+		log_warnx("bluetooth: %s: no SDP searches", why);
+		free(why);
+	}
+	if (cfg->bt_scan && nt->bt == NULL)
+		log_warnx("bluetooth: --bt-scan needs libbluetooth (built without it): no scan");
+	else if (cfg->bt_scan) {
+		struct timeval tv = tv_ms(1000);
+
+		nt->bt_scan_ev = evtimer_new(nt->n->base, on_bt_scan, nt);
+		evtimer_add(nt->bt_scan_ev, &tv);
+	}
+	return 0;
+}
+
 int
 net_start(struct node *n, const struct identity *id, char **cause)
 {
@@ -1624,14 +1891,20 @@ net_start(struct node *n, const struct identity *id, char **cause)
 	netkey_network_id(&nt->key, nt->netid);
 	if ((nt->ctx = tls_ctx_new(id, cause)) == NULL)
 		return -1;
-	if (start_listeners(nt, cause) == -1)
+	nt->tcp_on = !cfg->no_tcp;
+	if (nt->tcp_on && start_listeners(nt, cause) == -1)
 		return -1;
+	if (cfg->bluetooth && bt_start(nt, cause) == -1)
+		return -1;
+	if (!cfg->bluetooth && (cfg->bt_adapter != NULL || cfg->bt_channel > 0 || cfg->bt_scan))
+		log_info("bluetooth: off: bt-adapter, bt-channel and bt-scan apply only with "
+		    "--bluetooth");
 	collect_ifhosts(nt);
 	compute_self_addrs(nt);
 
 	/* bootstrap: the ticket's addresses, --bootstrap, then --bootstrap-url */
 	for (j = 0; have_ticket && j < t.naddrs; j++)
-		add_boot(nt, t.addrs[j]);
+		add_boot(nt, t.addrs[j], 1);
 	netkey_clear(&t.key);
 	for (i = 0; i < cfg->nbootstrap; i++)
 		add_boot_arg(nt, cfg->bootstrap[i]);
@@ -1672,10 +1945,11 @@ net_start(struct node *n, const struct identity *id, char **cause)
 	event_add(nt->sweep_ev, &tv);
 	nt->stop_ev = evtimer_new(n->base, on_stop_deadline, nt);
 	nt->push_ev = evtimer_new(n->base, on_push, nt);
-	if (cfg->mdns)
+	if (cfg->mdns && nt->tcp_on)
 		mdns_start(nt, id);
 	log_info("network %s: %d listener(s), %d bootstrap address(es), %u known peer(s), "
-	    "max %d peers", nt->netid, nt->nlst, nt->nboot, nt->npeers, nt->max_peers);
+	    "max %d peers%s%s", nt->netid, nt->nlst, nt->nboot, nt->npeers, nt->max_peers,
+	    nt->tcp_on ? "" : ", no TCP", nt->bt_on ? ", Bluetooth" : "");
 	/* first dials now rather than at the first tick */
 	on_redial(-1, 0, nt);
 	return 0;
@@ -1778,6 +2052,10 @@ net_stop(struct node *n)
 	if (nt->mdns_ev)
 		event_free(nt->mdns_ev);
 	mdns_free(nt->mdns);
+	if (nt->bt_scan_ev)
+		event_free(nt->bt_scan_ev);
+	netbt_free(nt->bt); /* waits for a search under way */
+	btsdp_free(nt->sdp);
 	while ((c = TAILQ_FIRST(&nt->conns)) != NULL)
 		conn_free(c);
 	if (n->db != NULL)
@@ -1809,14 +2087,14 @@ net_add_address(struct node *n, const char *addr)
 {
 	struct net *nt = n->net;
 	struct kpeer *kp;
-	char host[NET_ADDR_LEN];
-	uint16_t port;
+	char a[NET_ADDR_LEN];
 	int i;
 
-	if (nt == NULL || nt->stopping || net_split_addr(addr, host, sizeof host, &port) == -1 ||
-	    port == 0 || !net_host_numeric(host) || net_host_unspecified(host) ||
-	    is_self_addr(nt, addr))
+	/* numeric, of a transport this node uses */
+	if (nt == NULL || nt->stopping || net_gossip_addr(net_addr_transport(addr), addr,
+	    nt->tcp_on, nt->bt_on, a, sizeof a) == -1 || is_self_addr(nt, a))
 		return -1;
+	addr = a;
 	/* Seen again (mDNS after a cut or a partition healed): a known peer there that is
 	 * not connected is dialled at the next tick instead of after its backoff. */
 	TAILQ_FOREACH(kp, &nt->peers, entry) {
@@ -1834,7 +2112,7 @@ net_add_address(struct node *n, const char *addr)
 		}
 	}
 	i = nt->nboot;
-	add_boot(nt, addr);
+	add_boot(nt, addr, 0);
 	return nt->nboot > i ? 0 : -1;
 }
 
@@ -1936,7 +2214,7 @@ char *
 net_ticket(struct node *n, json_t **addrs, char **cause)
 {
 	struct net *nt = n->net;
-	const char *listen[NODE_MAX_LISTEN], *ifs[32];
+	const char *listen[NODE_MAX_LISTEN + 1], *ifs[32];
 	char out[TICKET_MAX_ADDRS][NET_ADDR_LEN];
 	struct ticket t;
 	size_t i, k;
@@ -1954,6 +2232,10 @@ net_ticket(struct node *n, json_t **addrs, char **cause)
 	for (i = 0; i < nt->nif; i++)
 		ifs[i] = nt->ifhosts[i];
 	k = net_dialable_addrs(listen, (size_t)nt->nlst, ifs, nt->nif, out, TICKET_MAX_ADDRS);
+	if (nt->bt_addr[0] != '\0' && k == TICKET_MAX_ADDRS)
+		k--; /* keep room for the RFCOMM address */
+	if (nt->bt_addr[0] != '\0')
+		snprintf(out[k++], NET_ADDR_LEN, "%s", nt->bt_addr);
 	for (i = 0; i < k; i++)
 		if (ticket_add_addr(&t, out[i]) == 0)
 			json_array_append_new(*addrs, json_string(out[i]));

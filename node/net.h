@@ -46,6 +46,13 @@ struct evhttp_request;
 #define NET_MDNS_REBROWSE_MS 5000   /* mDNS re-query while a known peer is unreachable */
 #define NET_SELF_MAX 128            /* addresses that reach this node */
 #define NET_ADDR_LEN 300            /* TP_ADDRSTRLEN */
+#define NET_BT_SCAN_S 5             /* --bt-scan: one inquiry lasts about this long... */
+#define NET_BT_SCAN_MS (5 * 60 * 1000) /* ...and is repeated this often */
+#define NET_BT_SDP_TRIES 3          /* SDP searches for a bootstrap's channel, then 7 */
+
+/* Peer transports, as in PEERS entries (MSG_TRANSPORT_*) */
+#define NET_TP_TCP 1
+#define NET_TP_RFCOMM 2
 
 /* Start the network before event_base_dispatch: network key (--network-key, --join,
  * or <datadir>/network.key), TLS context, listeners, bootstrap addresses (resolved
@@ -100,7 +107,52 @@ size_t net_peers_up(struct node *n, uint8_t (*out)[32], size_t max);
  * Up to max addresses are appended to out (xstrdup'd). 0 ok, -1 with *cause. */
 int net_fetch_bootstrap(const char *url, char **out, int max, int *n, char **cause);
 
+/* ---- Bluetooth discovery (node/peer_bt.c) ------------------------------------------- */
+/* SDP searches and inquiry scans block for seconds: they run on a thread of their own
+ * ("p2p-bt"), one at a time; results come back on the loop thread. */
+struct event_base;
+struct netbt;
+/* dev_id: N of our adapter hciN; local: its address (kernel byte order); netid: the
+ * 16-hex network identifier our SDP records carry. NULL with *cause. */
+struct netbt *netbt_new(struct event_base *base, int dev_id, const uint8_t local[6],
+    const char *netid, char **cause);
+/* Search remote's SDP records for our service: done(arg, channel, why) runs on the loop
+ * with channel 1..30, or 0 and why. -1: another job runs (try again later). */
+int netbt_lookup(struct netbt *b, const uint8_t remote[6],
+    void (*done)(void *arg, int channel, const char *why), void *arg);
+/* Inquiry (NET_BT_SCAN_S), then an SDP search of every device heard that is not in
+ * skip[]: found(arg, "bt:ADDR/ch") for each that offers our service with our network
+ * identifier. -1: another job runs. */
+int netbt_scan(struct netbt *b, const uint8_t (*skip)[6], size_t nskip,
+    void (*found)(void *arg, const char *addr), void *arg);
+int netbt_busy(const struct netbt *b);
+void netbt_free(struct netbt *b); /* waits for a job under way; NULL ok */
+
 /* ---- pure helpers (node/peer_util.c; unit tested) ----------------------------------- */
+/* "bt:AA:BB:CC:DD:EE:FF" or "bt:aa:bb:cc:dd:ee:ff/N" (N 1..30, default 7) ->
+ * "bt:AA:BB:CC:DD:EE:FF/N". 0 ok, -1 anything else (adapter names such as bt:hci0,
+ * channel 0, the all-zero or broadcast address): the only form taken from peers. */
+int net_bt_addr_norm(const char *in, char *out, size_t outlen);
+/* NET_TP_RFCOMM for "bt:..." addresses, else NET_TP_TCP. */
+int net_addr_transport(const char *addr);
+/* May this node dial over transport t (NET_TP_*)? */
+int net_transport_usable(int t, int tcp_on, int bt_on);
+/* A PEERS entry as this node would use it: 0 with the address to dial in out, or -1 to
+ * ignore it: a transport this node does not use (tcp_on, bt_on) or does not know, an
+ * address of another transport than the entry says, a TCP address that is not numeric
+ * or has an unspecified host or port 0, a bt: address net_bt_addr_norm refuses. */
+int net_gossip_addr(int transport, const char *addr, int tcp_on, int bt_on, char *out,
+    size_t outlen);
+/* The bt: address to store for a peer whose RFCOMM link came from device `observed`
+ * ("AA:BB:CC:DD:EE:FF"; NULL if unknown), from advs[] (its HELLO): an advertised bt:
+ * address of that device, else the first valid bt: address. 0 ok, -1 none. */
+int net_pick_bt_addr(const char *const *advs, size_t n, const char *observed, char *out,
+    size_t outlen);
+/* The peer's address on the other transport than the link's (link_tp), from its HELLO,
+ * for gossip to nodes that use only that one: for a TCP link its first bt: address; for
+ * an RFCOMM link its first numeric TCP address with a specified host. 0 ok, -1 none. */
+int net_alt_addr(const char *const *advs, size_t n, int link_tp, char *out, size_t outlen);
+
 /* Delay before the next dial after `failures` consecutive failures: an exponential
  * step (1 s, 2 s, 4 s, ... capped at 5 min) with "equal jitter": half fixed, half
  * random from rnd. */

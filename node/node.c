@@ -49,6 +49,7 @@ node_config_free(struct node_config *cfg)
 	for (i = 0; i < cfg->nbootstrap; i++)
 		free(cfg->bootstrap[i]);
 	free(cfg->bootstrap_url);
+	free(cfg->bt_adapter);
 	free(cfg->network_key_file);
 	free(cfg->join_ticket);
 	memset(cfg, 0, sizeof *cfg);
@@ -171,7 +172,7 @@ node_run(const struct node_config *cfg)
 		goto fail;
 	/* The database first: a damaged or too new one must stop us before anything
 	 * (an identity key) is written into the data directory. */
-	if (db_open(&n->db, n->db_path, 0, &cause) == -1)
+	if (db_open(&n->db, n->db_path, DB_CHECK, &cause) == -1)
 		goto fail;
 	if (identity_open(&id, n->datadir, &created, &cause) == -1)
 		goto fail;

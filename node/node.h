@@ -29,8 +29,11 @@ struct node_config {
 	int64_t anti_entropy_ms; /* DIGEST to one peer this often */
 	int ephemeral;        /* a short-lived client node: never a holder */
 	int mdns;             /* 1 = on (default) */
-	int bluetooth;
-	int no_tcp;
+	int bluetooth;        /* peers over Bluetooth RFCOMM too (issue 6) */
+	char *bt_adapter;     /* NULL (the first adapter that is up), "hciN" or its address */
+	int bt_channel;       /* RFCOMM channel to listen on, 1..30; 0 = 7 */
+	int bt_scan;          /* look for nodes by inquiry + SDP */
+	int no_tcp;           /* no TCP peers: a Bluetooth-only node */
 };
 
 void node_config_init(struct node_config *cfg);

@@ -2,11 +2,13 @@
  * choice, the PEERS list, the duplicate-link rule. No I/O, no clock, no randomness of
  * their own: tests/unit/test_net.c drives them. */
 #include "node/net.h"
+#include "p2p/rfcomm.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 uint64_t
 net_backoff_from(uint64_t base_ms, uint64_t max_ms, unsigned failures, uint32_t rnd)
@@ -202,6 +204,119 @@ net_dialable_addrs(const char *const *listen, size_t nlisten,
 		}
 	}
 	return k;
+}
+
+int
+net_bt_addr_norm(const char *in, char *out, size_t outlen)
+{
+	static const uint8_t zero[RFCOMM_BDADDR_LEN];
+	static const uint8_t bcast[RFCOMM_BDADDR_LEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	char dev[RFCOMM_BDADDR_STRLEN];
+	uint8_t b[RFCOMM_BDADDR_LEN];
+	const char *p, *slash;
+	unsigned long ch = RFCOMM_DEFAULT_CHANNEL;
+	size_t dlen;
+	int n;
+
+	if (in == NULL || strncmp(in, RFCOMM_PREFIX, strlen(RFCOMM_PREFIX)) != 0)
+		return -1;
+	p = in + strlen(RFCOMM_PREFIX);
+	if ((slash = strchr(p, '/')) != NULL) {
+		char *end;
+
+		if (slash[1] < '1' || slash[1] > '9' || strlen(slash + 1) > 2)
+			return -1;
+		ch = strtoul(slash + 1, &end, 10);
+		if (*end != '\0' || ch < 1 || ch > RFCOMM_CHANNEL_MAX)
+			return -1;
+		dlen = (size_t)(slash - p);
+	} else {
+		dlen = strlen(p);
+	}
+	if (dlen != RFCOMM_BDADDR_STRLEN - 1)
+		return -1;
+	memcpy(dev, p, dlen);
+	dev[dlen] = '\0';
+	if (rfcomm_bdaddr_parse(dev, b) == -1 || memcmp(b, zero, sizeof b) == 0 ||
+	    memcmp(b, bcast, sizeof b) == 0)
+		return -1;
+	rfcomm_bdaddr_format(b, dev);
+	n = snprintf(out, outlen, "%s%s/%lu", RFCOMM_PREFIX, dev, ch);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+int
+net_addr_transport(const char *addr)
+{
+	return strncmp(addr, RFCOMM_PREFIX, strlen(RFCOMM_PREFIX)) == 0 ? NET_TP_RFCOMM :
+	    NET_TP_TCP;
+}
+
+int
+net_transport_usable(int t, int tcp_on, int bt_on)
+{
+	return (t == NET_TP_TCP && tcp_on) || (t == NET_TP_RFCOMM && bt_on);
+}
+
+int
+net_gossip_addr(int transport, const char *addr, int tcp_on, int bt_on, char *out,
+    size_t outlen)
+{
+	char host[NET_ADDR_LEN];
+	uint16_t port;
+	int n;
+
+	if (!net_transport_usable(transport, tcp_on, bt_on) ||
+	    net_addr_transport(addr) != transport)
+		return -1;
+	if (transport == NET_TP_RFCOMM)
+		return net_bt_addr_norm(addr, out, outlen);
+	/* only numeric addresses: no name resolution on the loop */
+	if (net_split_addr(addr, host, sizeof host, &port) == -1 || port == 0 ||
+	    !net_host_numeric(host) || net_host_unspecified(host))
+		return -1;
+	n = snprintf(out, outlen, "%s", addr);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+int
+net_pick_bt_addr(const char *const *advs, size_t n, const char *observed, char *out,
+    size_t outlen)
+{
+	char a[NET_ADDR_LEN], want[NET_ADDR_LEN];
+	size_t i;
+	int first = -1;
+
+	for (i = 0; i < n; i++) {
+		if (net_bt_addr_norm(advs[i], a, sizeof a) == -1)
+			continue;
+		if (first == -1)
+			first = (int)i;
+		/* "bt:" + the 17 characters of the device address */
+		if (observed != NULL && snprintf(want, sizeof want, "%s%s/", RFCOMM_PREFIX,
+		    observed) > 0 && strncasecmp(a, want, strlen(want)) == 0) {
+			snprintf(out, outlen, "%s", a);
+			return strlen(a) < outlen ? 0 : -1;
+		}
+	}
+	if (first == -1)
+		return -1;
+	net_bt_addr_norm(advs[first], a, sizeof a);
+	snprintf(out, outlen, "%s", a);
+	return strlen(a) < outlen ? 0 : -1;
+}
+
+int
+net_alt_addr(const char *const *advs, size_t n, int link_tp, char *out, size_t outlen)
+{
+	size_t i;
+
+	if (link_tp == NET_TP_TCP)
+		return net_pick_bt_addr(advs, n, NULL, out, outlen);
+	for (i = 0; i < n; i++)
+		if (net_gossip_addr(NET_TP_TCP, advs[i], 1, 0, out, outlen) == 0)
+			return 0;
+	return -1;
 }
 
 struct sel {

@@ -110,6 +110,18 @@ rfcomm_addr_bdaddr(const struct tp_addr *a, uint8_t out[RFCOMM_BDADDR_LEN])
 	return 0;
 }
 
+int
+rfcomm_addr_set_channel(struct tp_addr *a, int channel)
+{
+	struct sockaddr_rc *rc = (struct sockaddr_rc *)&a->ss;
+
+	if (a->ss.ss_family != AF_BLUETOOTH || a->len < sizeof *rc || channel < 0 ||
+	    channel > RFCOMM_CHANNEL_MAX)
+		return -1;
+	rc->rc_channel = (uint8_t)channel;
+	return 0;
+}
+
 /* ---- adapters ------------------------------------------------------------------- */
 
 static int
@@ -248,6 +260,58 @@ rfcomm_available(char **why)
 	else
 		set_cause(why, "all %d Bluetooth adapters (hci%d..hci%d) are down (see rfkill "
 		    "list; bluetoothctl power on)", n, ads[0].id, ads[n - 1].id);
+	return 0;
+}
+
+int
+rfcomm_adapter_pick(const char *name, struct tp_addr *out, int *dev_id, char **why)
+{
+	struct adapter ads[HCI_MAX_DEV];
+	struct sockaddr_rc *rc = (struct sockaddr_rc *)&out->ss;
+	char addr[RFCOMM_BDADDR_STRLEN], *cause = NULL;
+	bdaddr_t want;
+	int n, i, by_name = 0;
+	long long id = -1;
+
+	memset(out, 0, sizeof *out);
+	if (name != NULL && strncmp(name, HCI_NAME_PREFIX, strlen(HCI_NAME_PREFIX)) == 0) {
+		const char *errstr;
+
+		id = parse_num(name + strlen(HCI_NAME_PREFIX), 0, HCI_MAX_DEV - 1, &errstr);
+		if (errstr != NULL)
+			return set_cause(why, "%s: not an adapter name (hci0..hci%d)", name,
+			    HCI_MAX_DEV - 1);
+		by_name = 1;
+	} else if (name != NULL && rfcomm_bdaddr_parse(name, want.b) == -1) {
+		return set_cause(why, "%s: not an adapter (hciN or AA:BB:CC:DD:EE:FF)", name);
+	}
+	if (!rfcomm_available(why))
+		return -1;
+	if ((n = adapters_list(ads, &cause)) == -1) {
+		set_cause(why, "no Bluetooth: %s", cause);
+		free(cause);
+		return -1;
+	}
+	qsort(ads, (size_t)n, sizeof ads[0], adapter_cmp);
+	for (i = 0; i < n; i++) {
+		if (name == NULL ? ads[i].up : by_name ? ads[i].id == id :
+		    bacmp(&ads[i].addr, &want) == 0)
+			break;
+	}
+	if (i == n)
+		return set_cause(why, "Bluetooth adapter %s: no such adapter", name != NULL ?
+		    name : "(default)");
+	rfcomm_bdaddr_format(ads[i].addr.b, addr);
+	if (!ads[i].up)
+		return set_cause(why, "Bluetooth adapter hci%d (%s) is down (see rfkill list; "
+		    "bluetoothctl power on)", ads[i].id, addr);
+	if (is_any(&ads[i].addr))
+		return set_cause(why, "Bluetooth adapter hci%d has no address yet", ads[i].id);
+	rc->rc_family = AF_BLUETOOTH;
+	bacpy(&rc->rc_bdaddr, &ads[i].addr);
+	rc->rc_channel = 0;
+	out->len = sizeof *rc;
+	*dev_id = ads[i].id;
 	return 0;
 }
 

@@ -34,6 +34,12 @@ extern const struct transport transport_rfcomm; /* .name = "rfcomm" */
  * adapter down), for the daemon to log before going on without Bluetooth. */
 int rfcomm_available(char **why);
 
+/* The local adapter a node uses: name is "hciN", an adapter address
+ * "AA:BB:CC:DD:EE:FF", or NULL for the default (the lowest-numbered adapter that is
+ * up). On success *out is the adapter's address (RFCOMM, channel 0), *dev_id its N and
+ * 0 is returned; -1 with *why (one line: no Bluetooth, no such adapter, adapter down). */
+int rfcomm_adapter_pick(const char *name, struct tp_addr *out, int *dev_id, char **why);
+
 /* "AA:BB:CC:DD:EE:FF" (exactly 17 characters) -> bdaddr in kernel byte order, as
  * str2ba(3) does: out[0] = 0xFF ... out[5] = 0xAA. 0 ok, -1 malformed. */
 int rfcomm_bdaddr_parse(const char *s, uint8_t out[RFCOMM_BDADDR_LEN]);
@@ -44,6 +50,8 @@ void rfcomm_bdaddr_format(const uint8_t b[RFCOMM_BDADDR_LEN], char *out);
  * -1 if a is not an RFCOMM address. */
 int rfcomm_addr_channel(const struct tp_addr *a);
 int rfcomm_addr_bdaddr(const struct tp_addr *a, uint8_t out[RFCOMM_BDADDR_LEN]);
+/* Set the channel (0..30) of an RFCOMM tp_addr. 0 ok, -1 not RFCOMM or out of range. */
+int rfcomm_addr_set_channel(struct tp_addr *a, int channel);
 
 /* Call on every socket accept(2) returns on an RFCOMM listener: it applies the socket
  * options the transport sets on its own sockets (today a send buffer of RFCOMM_SNDBUF:

@@ -39,53 +39,9 @@ pair() {
 	echo "$c exit server=$src client=$crc"
 }
 
-# rctest CASE CHANNEL: BYTES in 4 KiB writes (8 KiB and up risk the send-buffer stall
-# that p2p/rfcomm.c works around and rctest cannot), hci2 -> hci3. The receiver prints
-# "<n> bytes in ..." each time it has read at least 16 KiB (n may be more, and a short
-# tail is never printed): sum n, and time from "Receiving" (after the accept) to the
-# last such line, read from /proc/uptime (10 ms steps) with builtins only: no fork per
-# line, so the loop keeps up with rctest.
-rctest_run() {
-	c=$1 ch=$2
-	rm -f /tmp/rct.fifo /tmp/rct.res
-	mkfifo /tmp/rct.fifo
-	rctest -r -i hci3 -P "$ch" -b 16384 >/tmp/rct.fifo 2>&1 &
-	rpid=$!
-	(
-		sum=0 t0='' t1=''
-		while IFS= read -r line; do
-			case $line in
-			*Receiving*) read -r t0 _ </proc/uptime ;;
-			*" bytes in "*)
-				n=${line#*: }
-				sum=$((sum + ${n%% *}))
-				read -r t1 _ </proc/uptime
-				;;
-			*Disconnect* | *failed*) break ;;
-			esac
-		done
-		echo "$sum $t0 $t1" >/tmp/rct.res
-	) </tmp/rct.fifo &
-	mpid=$!
-	sleep 0.3
-	rctest -s -L 10 -i hci2 -P "$ch" -b 4096 -N $((BYTES / 4096)) "$BT_ADDR3" \
-		>/tmp/rct.snd 2>&1
-	echo "$c rctest sender exit $?"
-	i=0
-	while [ ! -s /tmp/rct.res ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	kill $rpid 2>/dev/null
-	wait $rpid $mpid 2>/dev/null
-	sum=0 t0='' t1=''
-	read -r sum t0 t1 </tmp/rct.res 2>/dev/null
-	if [ "${sum:-0}" -gt $((BYTES * 3 / 4)) ] && [ -n "$t0" ] && [ -n "$t1" ]; then
-		awk -v c="$c" -v b="$sum" -v t0="$t0" -v t1="$t1" 'BEGIN {
-			s = t1 - t0; if (s < 0.01) s = 0.01
-			printf "%s rctest %d bytes in %.2f s = %.1f KiB/s\n", c, b, s, b / 1024 / s }'
-	else
-		echo "$c rctest failed: the receiver reported ${sum:-0} of $BYTES bytes"
-		sed "s/^/$c rctest| /" /tmp/rct.snd
-	fi
-}
+# rctest_run CASE CHANNEL BYTES (hci2 -> hci3): tests/bt/guest-lib.sh
+# shellcheck source=guest-lib.sh
+. ./guest-lib.sh
 
 echo "guest: controllers $BT_ADDRS"
 pair a 7 "$KEY1" "$KEY1"
@@ -115,7 +71,7 @@ fi
 r=1
 while [ $r -le "$ROUNDS" ]; do
 	pair "c$r" $((8 + r)) "$KEY1" "$KEY1" "$BYTES"
-	rctest_run "c$r" $((20 + r))
+	rctest_run "c$r" $((20 + r)) "$BYTES"
 	r=$((r + 1))
 done
 

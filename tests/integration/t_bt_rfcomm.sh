@@ -26,7 +26,8 @@ for c in gcc pkg-config; do command -v "$c" >/dev/null || skip "$c is not instal
 G=$T/guest
 sh "$ROOT/tests/bt/build-pair.sh" "$G" >"$T/build.log" 2>&1 ||
 	fail "cannot build tests/bt/rfcomm_pair: $(tail -n 20 "$T/build.log")"
-cp "$ROOT/tests/bt/guest-rfcomm.sh" "$G/" || fail "cannot stage guest-rfcomm.sh"
+cp "$ROOT/tests/bt/guest-rfcomm.sh" "$ROOT/tests/bt/guest-lib.sh" "$G/" ||
+	fail "cannot stage guest-rfcomm.sh"
 
 "$ROOT/tests/bt/run-in-vm" -n 4 -t "${P2P_BTVM_TIMEOUT:-300}" -d "$G" -- ./guest-rfcomm.sh \
 	>"$T/out" 2>"$T/err"

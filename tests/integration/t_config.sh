@@ -50,8 +50,11 @@ valid_value() {
 	join) echo "$TICKET" ;;
 	max-peers) echo 16 ;;
 	no-mdns) echo true ;;
-	bluetooth) echo false ;; # true is refused at start (not available yet)
-	no-tcp) echo false ;;    # likewise
+	bluetooth) echo true ;;  # without a usable adapter: one warning, TCP only
+	bt-adapter) echo hci0 ;; # used only with bluetooth
+	bt-channel) echo 9 ;;
+	bt-scan) echo true ;;
+	no-tcp) echo false ;;    # true needs bluetooth, and exits 1 without an adapter
 	replicas) echo all ;;
 	min-copies) echo 1 ;;
 	repair-after) echo 15m ;;
@@ -237,7 +240,7 @@ serve_bg "$d" --config "$d/c.conf" --db "$d/p2p.db" --no-mdns --listen 127.0.0.1
 	fail "serve --config $EXAMPLE did not start"
 stop_node "$d"
 # with its replication settings uncommented (the commented defaults are valid values)
-sed -E 's/^#(replicas|min-copies|repair-after|tombstone-retention|anti-entropy|ephemeral|chunk-size|max-peers|no-mdns|bluetooth|no-tcp) = /\1 = /' \
+sed -E 's/^#(replicas|min-copies|repair-after|tombstone-retention|anti-entropy|ephemeral|chunk-size|max-peers|no-mdns|bluetooth|bt-channel|bt-scan|no-tcp) = /\1 = /' \
 	"$EXAMPLE" >"$d/c2.conf"
 n=$(grep -cE '^(replicas|min-copies|repair-after|tombstone-retention|anti-entropy|ephemeral) = ' "$d/c2.conf")
 [ "$n" = 6 ] || fail_later "$EXAMPLE: $n of the 6 replication keys found as '#key = value' lines"

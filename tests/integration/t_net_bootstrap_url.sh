@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # --bootstrap-url: the list is fetched once at start (http, one address per line, '#'
 # comments); a list over 64 KiB, an unreachable URL or an HTTP error are one warning
-# each, and the node runs anyway. Also: serve's network flag errors (exit 2, one line).
+# each, and the node runs anyway. Also: serve's network flag errors (exit 2, one line),
+# and --bluetooth on a host without Bluetooth (one warning; exit 1 with --no-tcp).
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip "needs python3"
 
@@ -39,12 +40,32 @@ stop_node "$F"
 note "bootstrap URL errors: one warning, the node runs"
 
 # serve's network flag errors
-run "$P2P_BIN" --db "$T/x/p2p.db" serve --bluetooth
-expect_rc 2 "serve --bluetooth"
-assert_contains "$ERR" "not available yet"
 run "$P2P_BIN" --db "$T/x/p2p.db" serve --no-tcp
-expect_rc 2 "serve --no-tcp"
-assert_contains "$ERR" "not available yet"
+expect_rc 2 "serve --no-tcp without --bluetooth"
+assert_contains "$ERR" "--no-tcp needs --bluetooth"
+run "$P2P_BIN" --db "$T/x/p2p.db" serve --bluetooth --no-tcp --listen 127.0.0.1:0
+expect_rc 2 "serve --no-tcp --listen"
+run "$P2P_BIN" --db "$T/x/p2p.db" serve --bluetooth --bt-channel 31
+expect_rc 2 "serve --bt-channel 31"
+assert_contains "$ERR" "1..30"
+run "$P2P_BIN" --db "$T/x/p2p.db" serve --bluetooth --bootstrap bt:00:11:22:33:44
+expect_rc 2 "serve --bootstrap with a bad bt: address"
+# Bluetooth that cannot be used (here: a kernel without AF_BLUETOOTH, the usual build
+# host; tests/integration/t_bt_bridge.sh covers adapters that are down): one warning
+# and the node runs on TCP; Bluetooth-only, it exits 1 with the reason
+if ! python3 -c 'import socket; socket.socket(socket.AF_BLUETOOTH, socket.SOCK_STREAM, 3)' 2>/dev/null; then
+	run timeout 20 "$P2P_BIN" --db "$T/x/p2p.db" serve --no-mdns --bluetooth --no-tcp
+	expect_rc 1 "serve --bluetooth --no-tcp without Bluetooth"
+	assert_contains "$ERR" "no Bluetooth"
+	assert_contains "$ERR" "nothing to listen on"
+	start_node "$T/bt" --listen 127.0.0.1:0 --no-mdns --bluetooth --bootstrap bt:00:11:22:33:44:55
+	n=$(grep -v '^=== ' "$T/bt/log" | grep -ci 'bluetooth')
+	assert_eq "$n" 1 "log lines about Bluetooth on a host without it: $(grep -i bluetooth "$T/bt/log")"
+	grep -q 'warn: bluetooth: no Bluetooth: .*: running on TCP only$' "$T/bt/log" ||
+		fail "serve --bluetooth without Bluetooth: no clear warning: $(cat "$T/bt/log")"
+	stop_node "$T/bt"
+	note "Bluetooth unusable: one warning and TCP; with --no-tcp exit 1"
+fi
 run "$P2P_BIN" --db "$T/x/p2p.db" serve --join p2p1:AAAA
 expect_rc 2 "serve --join with a bad ticket"
 run "$P2P_BIN" --db "$T/x/p2p.db" serve --listen nonsense

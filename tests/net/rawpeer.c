@@ -5,6 +5,7 @@
  * or a forged one), then sends whatever raw bytes it is given and reports what comes
  * back, one line per event:
  *   auth ok peer=<hex> self=<hex>  handshake done     recv TYPE ...   a frame
+ *   (PEERS: then "  peer <short id> <address> tcp|rfcomm|other" per entry)
  *   closed                     the daemon closed     timeout         still open
  *   handshake failed: ...      (exit 3)              wrong network key: ... (exit 4)
  *
@@ -86,8 +87,12 @@ print_msg(const struct msg *m)
 	case MSG_PEERS:
 		printf("recv PEERS n=%u\n", m->u.peers.n);
 		for (unsigned i = 0; i < m->u.peers.n; i++) {
+			uint8_t t = m->u.peers.v[i].transport;
+
 			node_id_short(m->u.peers.v[i].id, id);
-			printf("  peer %s %s\n", id, m->u.peers.v[i].addr);
+			printf("  peer %s %s %s\n", id, m->u.peers.v[i].addr,
+			    t == MSG_TRANSPORT_TCP ? "tcp" : t == MSG_TRANSPORT_RFCOMM ? "rfcomm" :
+			    "other");
 		}
 		break;
 	case MSG_GOODBYE:

@@ -506,6 +506,118 @@ START_TEST(test_serve_precedence)
 }
 END_TEST
 
+/* serve_check_network(cfg) with stderr captured into err_text. */
+static int
+check_network(const struct node_config *cfg)
+{
+	int se, fe, rc;
+
+	fflush(stderr);
+	se = dup(STDERR_FILENO);
+	fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert(se >= 0 && fe >= 0);
+	dup2(fe, STDERR_FILENO);
+	rc = serve_check_network(cfg);
+	fflush(stderr);
+	dup2(se, STDERR_FILENO);
+	close(se);
+	close(fe);
+	slurp(err_path, err_text);
+	return rc;
+}
+
+/* --bluetooth and friends: values, config keys, and the checks before start. */
+START_TEST(test_serve_bluetooth)
+{
+	struct node_config cfg;
+	char conf[600];
+	FILE *fp;
+
+	/* --bt-channel: an RFCOMM server channel, 1..30 */
+	ck_assert_int_eq(RUN("serve", "--bt-channel", "0"), EXIT_USAGE);
+	ck_assert_ptr_nonnull(strstr(err_text, "1..30"));
+	ck_assert_int_eq(RUN("serve", "--bt-channel", "31"), EXIT_USAGE);
+	ck_assert_int_eq(RUN("serve", "--bt-channel", "7x"), EXIT_USAGE);
+	ck_assert_int_eq(RUN("serve", "--bt-channel", ""), EXIT_USAGE);
+	/* --bt-adapter: hciN or an adapter address */
+	ck_assert_int_eq(RUN("serve", "--bt-adapter", "wlan0"), EXIT_USAGE);
+	ck_assert_ptr_nonnull(strstr(err_text, "hciN"));
+	ck_assert_int_eq(RUN("serve", "--bt-adapter", "hcix"), EXIT_USAGE);
+	ck_assert_int_eq(RUN("serve", "--bt-adapter", "AA:BB:CC:DD:EE"), EXIT_USAGE);
+	ck_assert_int_eq(RUN("serve", "--bt-scan=yes"), EXIT_USAGE);
+
+	ck_assert_int_eq(SERVE_CFG(&cfg, "--bluetooth", "--bt-channel", "1", "--bt-adapter",
+	    "hci1", "--bt-scan", "--no-tcp", "--bootstrap", "bt:AA:BB:CC:DD:EE:FF"), 0);
+	ck_assert_int_eq(cfg.bluetooth, 1);
+	ck_assert_int_eq(cfg.bt_channel, 1);
+	ck_assert_str_eq(cfg.bt_adapter, "hci1");
+	ck_assert_int_eq(cfg.bt_scan, 1);
+	ck_assert_int_eq(cfg.no_tcp, 1);
+	ck_assert_int_eq(check_network(&cfg), 0);
+	node_config_free(&cfg);
+	ck_assert_int_eq(SERVE_CFG(&cfg, "--bt-channel", "30", "--bt-adapter",
+	    "aa:bb:cc:dd:ee:ff"), 0);
+	ck_assert_int_eq(cfg.bt_channel, 30);
+	ck_assert_int_eq(cfg.bluetooth, 0); /* the others do not turn it on */
+	ck_assert_int_eq(check_network(&cfg), 0);
+	node_config_free(&cfg);
+
+	/* config keys mirror the flags */
+	snprintf(conf, sizeof conf, "%s/bt.conf", tmpdir);
+	fp = fopen(conf, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs("bluetooth = true\nbt-adapter = 00:11:22:33:44:55\nbt_channel = 12\n"
+	      "bt-scan = true\nno-tcp = true\n", fp);
+	fclose(fp);
+	ck_assert_int_eq(SERVE_CFG(&cfg, "--config", conf), 0);
+	ck_assert_int_eq(cfg.bluetooth, 1);
+	ck_assert_str_eq(cfg.bt_adapter, "00:11:22:33:44:55");
+	ck_assert_int_eq(cfg.bt_channel, 12);
+	ck_assert_int_eq(cfg.bt_scan, 1);
+	ck_assert_int_eq(cfg.no_tcp, 1);
+	node_config_free(&cfg);
+	/* the command line wins */
+	ck_assert_int_eq(SERVE_CFG(&cfg, "--config", conf, "--bt-channel", "3"), 0);
+	ck_assert_int_eq(cfg.bt_channel, 3);
+	node_config_free(&cfg);
+	fp = fopen(conf, "w");
+	fputs("bt-channel = 99\n", fp);
+	fclose(fp);
+	ck_assert_int_eq(SERVE_CFG(&cfg, "--config", conf), EXIT_USAGE);
+	node_config_free(&cfg);
+
+	/* --no-tcp needs Bluetooth, and leaves nothing for --listen */
+	ck_assert_int_eq(SERVE_CFG(&cfg, "--no-tcp"), 0);
+	ck_assert_int_eq(check_network(&cfg), EXIT_USAGE);
+	ck_assert_ptr_nonnull(strstr(err_text, "--no-tcp needs --bluetooth"));
+	node_config_free(&cfg);
+	ck_assert_int_eq(SERVE_CFG(&cfg, "--no-tcp", "--bluetooth", "--listen", ":3000"), 0);
+	ck_assert_int_eq(check_network(&cfg), EXIT_USAGE);
+	node_config_free(&cfg);
+	/* --listen is TCP; bt: listen addresses get a pointer to the right flags */
+	ck_assert_int_eq(SERVE_CFG(&cfg, "--bluetooth", "--listen", "bt:hci0/7"), 0);
+	ck_assert_int_eq(check_network(&cfg), EXIT_USAGE);
+	ck_assert_ptr_nonnull(strstr(err_text, "--bt-channel"));
+	node_config_free(&cfg);
+
+	/* bootstrap bt: addresses: a device address and an optional channel */
+	ck_assert_int_eq(SERVE_CFG(&cfg, "--bootstrap", "bt:AA:BB:CC:DD:EE:FF/30",
+	    "--bootstrap", "10.0.0.1:3000", "--bootstrap", "bt:aa:bb:cc:dd:ee:ff"), 0);
+	ck_assert_int_eq(check_network(&cfg), 0);
+	node_config_free(&cfg);
+	static const char *const bad[] = { "bt:", "bt:zz", "bt:AA:BB:CC:DD:EE:FF/0",
+		"bt:AA:BB:CC:DD:EE:FF/31", "bt:AA:BB:CC:DD:EE:FF/x", "bt:/7",
+		"bt:AA:BB:CC:DD:EE:FF:00/7" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ck_assert_int_eq(SERVE_CFG(&cfg, "--bootstrap", bad[i]), 0);
+		ck_assert_msg(check_network(&cfg) == EXIT_USAGE, "%s accepted", bad[i]);
+		ck_assert_ptr_nonnull(strstr(err_text, "--bootstrap"));
+		node_config_free(&cfg);
+	}
+	ck_assert(!exists(nodb));
+}
+END_TEST
+
 static Suite *
 cmd_suite(void)
 {
@@ -529,6 +641,7 @@ cmd_suite(void)
 	tcase_add_test(tc, test_get_out_missing_dir);
 	tcase_add_test(tc, test_serve_bad_values);
 	tcase_add_test(tc, test_serve_precedence);
+	tcase_add_test(tc, test_serve_bluetooth);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("no_daemon");

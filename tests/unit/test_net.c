@@ -1,5 +1,7 @@
 /* test_net.c: the network's pure helpers (node/peer_util.c): backoff, address parsing
- * and choice, dialable addresses for tickets, the PEERS list, the duplicate-link rule. */
+ * and choice, dialable addresses for tickets, the PEERS list, transports (bt:
+ * addresses, what a node may dial, PEERS entries by transport), the duplicate-link
+ * rule. */
 #include "node/net.h"
 
 #include <check.h>
@@ -222,6 +224,134 @@ START_TEST(test_gossip_bounded)
 }
 END_TEST
 
+/* ---- transports: bt: addresses, what a node dials, PEERS by transport ------------ */
+
+START_TEST(test_bt_addr_norm)
+{
+	char out[NET_ADDR_LEN];
+	static const char *const bad[] = {
+		"bt:hci0/7", "bt:hci0", "bt:", "bt:/7", "AA:BB:CC:DD:EE:FF/7", "BT:AA:BB:CC:DD:EE:FF",
+		"bt:AA:BB:CC:DD:EE:FF/0", "bt:AA:BB:CC:DD:EE:FF/31", "bt:AA:BB:CC:DD:EE:FF/07",
+		"bt:AA:BB:CC:DD:EE:FF/", "bt:AA:BB:CC:DD:EE:FF/7x", "bt:AA:BB:CC:DD:EE:FF/100",
+		"bt:AA:BB:CC:DD:EE", "bt:AA:BB:CC:DD:EE:FF:00", "bt:AA-BB-CC-DD-EE-FF",
+		"bt:GG:BB:CC:DD:EE:FF", "bt:00:00:00:00:00:00", "bt:FF:FF:FF:FF:FF:FF",
+		"bt:AA:BB:CC:DD:EE:FF/7/7", "127.0.0.1:3000",
+	};
+
+	ck_assert_int_eq(net_bt_addr_norm("bt:aa:bb:cc:dd:ee:0f/12", out, sizeof out), 0);
+	ck_assert_str_eq(out, "bt:AA:BB:CC:DD:EE:0F/12");
+	/* no channel: the default one */
+	ck_assert_int_eq(net_bt_addr_norm("bt:AA:BB:CC:DD:EE:FF", out, sizeof out), 0);
+	ck_assert_str_eq(out, "bt:AA:BB:CC:DD:EE:FF/7");
+	ck_assert_int_eq(net_bt_addr_norm("bt:AA:BB:CC:DD:EE:FF/1", out, sizeof out), 0);
+	ck_assert_int_eq(net_bt_addr_norm("bt:AA:BB:CC:DD:EE:FF/30", out, sizeof out), 0);
+	ck_assert_str_eq(out, "bt:AA:BB:CC:DD:EE:FF/30");
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ck_assert_msg(net_bt_addr_norm(bad[i], out, sizeof out) == -1, "%s accepted",
+		    bad[i]);
+	ck_assert_int_eq(net_bt_addr_norm(NULL, out, sizeof out), -1);
+	/* does not fit */
+	ck_assert_int_eq(net_bt_addr_norm("bt:AA:BB:CC:DD:EE:FF/7", out, 10), -1);
+}
+END_TEST
+
+START_TEST(test_transport_usable)
+{
+	ck_assert_int_eq(net_addr_transport("bt:AA:BB:CC:DD:EE:FF/7"), NET_TP_RFCOMM);
+	ck_assert_int_eq(net_addr_transport("10.0.0.1:3000"), NET_TP_TCP);
+	ck_assert_int_eq(net_addr_transport("[::1]:3000"), NET_TP_TCP);
+	/* a TCP-only node, a bridge, a Bluetooth-only node, and neither */
+	ck_assert(net_transport_usable(NET_TP_TCP, 1, 0));
+	ck_assert(!net_transport_usable(NET_TP_RFCOMM, 1, 0));
+	ck_assert(net_transport_usable(NET_TP_TCP, 1, 1));
+	ck_assert(net_transport_usable(NET_TP_RFCOMM, 1, 1));
+	ck_assert(!net_transport_usable(NET_TP_TCP, 0, 1));
+	ck_assert(net_transport_usable(NET_TP_RFCOMM, 0, 1));
+	ck_assert(!net_transport_usable(NET_TP_TCP, 0, 0));
+	ck_assert(!net_transport_usable(3, 1, 1));
+	ck_assert(!net_transport_usable(0, 1, 1));
+}
+END_TEST
+
+START_TEST(test_gossip_addr_by_transport)
+{
+	char out[NET_ADDR_LEN];
+
+	/* a TCP entry: taken by nodes with TCP, never by a --no-tcp node */
+	ck_assert_int_eq(net_gossip_addr(NET_TP_TCP, "10.0.0.1:3000", 1, 0, out, sizeof out), 0);
+	ck_assert_str_eq(out, "10.0.0.1:3000");
+	ck_assert_int_eq(net_gossip_addr(NET_TP_TCP, "10.0.0.1:3000", 1, 1, out, sizeof out), 0);
+	ck_assert_int_eq(net_gossip_addr(NET_TP_TCP, "10.0.0.1:3000", 0, 1, out, sizeof out), -1);
+	/* an RFCOMM entry: only with Bluetooth on; normalised */
+	ck_assert_int_eq(net_gossip_addr(NET_TP_RFCOMM, "bt:aa:bb:cc:dd:ee:ff/3", 1, 0, out,
+	    sizeof out), -1);
+	ck_assert_int_eq(net_gossip_addr(NET_TP_RFCOMM, "bt:aa:bb:cc:dd:ee:ff/3", 0, 1, out,
+	    sizeof out), 0);
+	ck_assert_str_eq(out, "bt:AA:BB:CC:DD:EE:FF/3");
+	ck_assert_int_eq(net_gossip_addr(NET_TP_RFCOMM, "bt:AA:BB:CC:DD:EE:FF", 1, 1, out,
+	    sizeof out), 0);
+	ck_assert_str_eq(out, "bt:AA:BB:CC:DD:EE:FF/7");
+	/* the address must be of the transport the entry names */
+	ck_assert_int_eq(net_gossip_addr(NET_TP_TCP, "bt:AA:BB:CC:DD:EE:FF/7", 1, 1, out,
+	    sizeof out), -1);
+	ck_assert_int_eq(net_gossip_addr(NET_TP_RFCOMM, "10.0.0.1:3000", 1, 1, out,
+	    sizeof out), -1);
+	/* unknown transports are ignored, not an error */
+	ck_assert_int_eq(net_gossip_addr(3, "10.0.0.1:3000", 1, 1, out, sizeof out), -1);
+	ck_assert_int_eq(net_gossip_addr(0, "10.0.0.1:3000", 1, 1, out, sizeof out), -1);
+	/* nothing that needs resolving or cannot be dialled */
+	ck_assert_int_eq(net_gossip_addr(NET_TP_TCP, "node.example:3000", 1, 1, out, sizeof out),
+	    -1);
+	ck_assert_int_eq(net_gossip_addr(NET_TP_TCP, "0.0.0.0:3000", 1, 1, out, sizeof out), -1);
+	ck_assert_int_eq(net_gossip_addr(NET_TP_TCP, ":3000", 1, 1, out, sizeof out), -1);
+	ck_assert_int_eq(net_gossip_addr(NET_TP_TCP, "10.0.0.1:0", 1, 1, out, sizeof out), -1);
+	ck_assert_int_eq(net_gossip_addr(NET_TP_RFCOMM, "bt:hci0/7", 1, 1, out, sizeof out), -1);
+	ck_assert_int_eq(net_gossip_addr(NET_TP_RFCOMM, "bt:00:00:00:00:00:00/7", 1, 1, out,
+	    sizeof out), -1);
+}
+END_TEST
+
+START_TEST(test_pick_bt_addr)
+{
+	char out[NET_ADDR_LEN];
+	const char *a1[] = { "127.0.0.1:3000", "bt:00:AA:01:00:00:00/7",
+	    "bt:00:aa:01:01:00:01/9" };
+	const char *a2[] = { ":3000", "bt:hci0/7", "bt:00:AA:01:00:00:00" };
+	const char *none[] = { ":3000", "10.0.0.1:4000", "bt:hci1/7" };
+
+	/* the advertised address of the device the link came from */
+	ck_assert_int_eq(net_pick_bt_addr(a1, 3, "00:AA:01:01:00:01", out, sizeof out), 0);
+	ck_assert_str_eq(out, "bt:00:AA:01:01:00:01/9");
+	/* another device: the first valid bt: address */
+	ck_assert_int_eq(net_pick_bt_addr(a1, 3, "11:22:33:44:55:66", out, sizeof out), 0);
+	ck_assert_str_eq(out, "bt:00:AA:01:00:00:00/7");
+	ck_assert_int_eq(net_pick_bt_addr(a1, 3, NULL, out, sizeof out), 0);
+	ck_assert_str_eq(out, "bt:00:AA:01:00:00:00/7");
+	ck_assert_int_eq(net_pick_bt_addr(a2, 3, "00:AA:01:00:00:00", out, sizeof out), 0);
+	ck_assert_str_eq(out, "bt:00:AA:01:00:00:00/7");
+	ck_assert_int_eq(net_pick_bt_addr(none, 3, "00:AA:01:00:00:00", out, sizeof out), -1);
+	ck_assert_int_eq(net_pick_bt_addr(NULL, 0, NULL, out, sizeof out), -1);
+}
+END_TEST
+
+START_TEST(test_alt_addr)
+{
+	char out[NET_ADDR_LEN];
+	const char *both[] = { ":3000", "10.0.0.5:3001", "bt:00:aa:01:00:00:00/7" };
+	const char *tcp[] = { ":3000", "10.0.0.5:3001" };
+	const char *bt[] = { "bt:00:AA:01:00:00:00/7" };
+
+	/* a bridge seen over TCP: its bt: address; over RFCOMM: a dialable TCP one */
+	ck_assert_int_eq(net_alt_addr(both, 3, NET_TP_TCP, out, sizeof out), 0);
+	ck_assert_str_eq(out, "bt:00:AA:01:00:00:00/7");
+	ck_assert_int_eq(net_alt_addr(both, 3, NET_TP_RFCOMM, out, sizeof out), 0);
+	ck_assert_str_eq(out, "10.0.0.5:3001");
+	/* a node of one transport has no other address */
+	ck_assert_int_eq(net_alt_addr(tcp, 2, NET_TP_TCP, out, sizeof out), -1);
+	ck_assert_int_eq(net_alt_addr(bt, 1, NET_TP_RFCOMM, out, sizeof out), -1);
+}
+END_TEST
+
 /* ---- duplicate links ------------------------------------------------------------- */
 
 START_TEST(test_keep_new_link)
@@ -263,6 +393,14 @@ net_suite(void)
 	tcase_add_test(tc, test_gossip_filters);
 	tcase_add_test(tc, test_gossip_bounded);
 	suite_add_tcase(s, tc);
+	tc = tcase_create("transports");
+	tcase_add_test(tc, test_bt_addr_norm);
+	tcase_add_test(tc, test_transport_usable);
+	tcase_add_test(tc, test_gossip_addr_by_transport);
+	tcase_add_test(tc, test_pick_bt_addr);
+	tcase_add_test(tc, test_alt_addr);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("duplicates");
 	tcase_add_test(tc, test_keep_new_link);
 	suite_add_tcase(s, tc);

@@ -742,6 +742,59 @@ START_TEST(msg_wire_bytes)
 }
 END_TEST
 
+/* PEERS with one node reachable over both transports (docs/PROTOCOL.md, PEERS): the
+ * documented bytes, and they decode back to two entries with the same node ID. */
+START_TEST(msg_wire_peers_two_transports)
+{
+	static const char a1[] = "10.0.0.1:3000", a2[] = "bt:00:AA:01:00:00:00/7";
+	uint8_t want[8 + 123], *p = want;
+	struct msg m, d;
+	struct msg_peer e[2];
+	const char *errstr = NULL;
+	struct wr w;
+
+	memcpy(p, (const uint8_t[]){ 'P', '2', 1, 5, 0, 0, 0, 123, 0, 2 }, 10);
+	p += 10;
+	for (int i = 0; i < 2; i++) {
+		const char *a = i == 0 ? a1 : a2;
+
+		memset(p, 0x11, 32);
+		p += 32;
+		*p++ = (uint8_t)(i + 1);            /* 1 tcp, 2 rfcomm */
+		*p++ = 0;
+		*p++ = (uint8_t)strlen(a);
+		memcpy(p, a, strlen(a));
+		p += strlen(a);
+		memcpy(p, (const uint8_t[]){ 0, 0, 0, 0, 0, 0, 0, 1 }, 8);
+		p += 8;
+	}
+	ck_assert_uint_eq((size_t)(p - want), sizeof want);
+
+	memset(e, 0, sizeof e);
+	for (int i = 0; i < 2; i++) {
+		memset(e[i].id, 0x11, sizeof e[i].id);
+		e[i].transport = i == 0 ? MSG_TRANSPORT_TCP : MSG_TRANSPORT_RFCOMM;
+		snprintf(e[i].addr, sizeof e[i].addr, "%s", i == 0 ? a1 : a2);
+		e[i].last_seen_ms = 1;
+	}
+	memset(&m, 0, sizeof m);
+	m.type = MSG_PEERS;
+	m.u.peers.n = 2;
+	m.u.peers.v = e;
+	wr_init(&w, 1024);
+	ck_assert_int_eq(msg_frame(&w, &m), 0);
+	ck_assert_uint_eq(w.len, sizeof want);
+	ck_assert_mem_eq(w.p, want, sizeof want);
+	ck_assert_int_eq(msg_decode(MSG_PEERS, want + 8, sizeof want - 8, &d, &errstr), 0);
+	ck_assert_uint_eq(d.u.peers.n, 2);
+	ck_assert_mem_eq(d.u.peers.v[0].id, d.u.peers.v[1].id, 32);
+	ck_assert_uint_eq(d.u.peers.v[1].transport, MSG_TRANSPORT_RFCOMM);
+	ck_assert_str_eq(d.u.peers.v[1].addr, a2);
+	msg_clear(&d);
+	wr_free(&w);
+}
+END_TEST
+
 /* ---- tickets ------------------------------------------------------------------- */
 
 static const char b64chars[] =
@@ -1925,6 +1978,7 @@ p2p_suite(void)
 	tcase_add_test(tc, msg_peers_over_limit);
 	tcase_add_test(tc, msg_text_limits);
 	tcase_add_test(tc, msg_wire_bytes);
+	tcase_add_test(tc, msg_wire_peers_two_transports);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("ticket");

@@ -237,6 +237,58 @@ START_TEST(rfcomm_no_bluetooth_listen_connect)
 }
 END_TEST
 
+/* The adapter a node uses (--bt-adapter): bad names first, then what a host without
+ * Bluetooth says (one line, the node then runs on TCP). */
+START_TEST(rfcomm_adapter_pick_reason)
+{
+	struct tp_addr a;
+	char *why = NULL;
+	int dev = -1;
+
+	ck_assert_int_eq(rfcomm_adapter_pick("wlan0", &a, &dev, &why), -1);
+	ck_assert_msg(why != NULL && strstr(why, "not an adapter") != NULL, "%s", why);
+	free(why);
+	why = NULL;
+	ck_assert_int_eq(rfcomm_adapter_pick("hci99999", &a, &dev, &why), -1);
+	ck_assert_msg(why != NULL && strstr(why, "hci0..") != NULL, "%s", why);
+	free(why);
+	why = NULL;
+	if (probe_errno() != EAFNOSUPPORT)
+		return; /* adapters here: tests/integration/t_bt_bridge.sh */
+	ck_assert_int_eq(rfcomm_adapter_pick(NULL, &a, &dev, &why), -1);
+	ck_assert_msg(why != NULL && strstr(why, "no Bluetooth") != NULL &&
+	    strchr(why, '\n') == NULL, "%s", why);
+	free(why);
+	why = NULL;
+	ck_assert_int_eq(rfcomm_adapter_pick("hci0", &a, &dev, &why), -1);
+	ck_assert_ptr_nonnull(why);
+	free(why);
+	why = NULL;
+	ck_assert_int_eq(rfcomm_adapter_pick("00:11:22:33:44:55", &a, &dev, &why), -1);
+	ck_assert_ptr_nonnull(why);
+	free(why);
+}
+END_TEST
+
+START_TEST(rfcomm_set_channel)
+{
+	struct tp_addr a;
+	char out[TP_ADDRSTRLEN];
+
+	ck_assert_int_eq(transport_rfcomm.parse("bt:00:11:22:33:44:55", 0, &a, NULL), 0);
+	ck_assert_int_eq(rfcomm_addr_channel(&a), RFCOMM_DEFAULT_CHANNEL);
+	ck_assert_int_eq(rfcomm_addr_set_channel(&a, 12), 0);
+	ck_assert_int_eq(rfcomm_addr_channel(&a), 12);
+	ck_assert_int_eq(transport_rfcomm.format(&a, out, sizeof out), 0);
+	ck_assert_str_eq(out, "bt:00:11:22:33:44:55/12");
+	ck_assert_int_eq(rfcomm_addr_set_channel(&a, 31), -1);
+	ck_assert_int_eq(rfcomm_addr_set_channel(&a, -1), -1);
+	ck_assert_int_eq(rfcomm_addr_channel(&a), 12);
+	ck_assert_int_eq(transport_tcp.parse("127.0.0.1:1", 0, &a, NULL), 0);
+	ck_assert_int_eq(rfcomm_addr_set_channel(&a, 7), -1);
+}
+END_TEST
+
 START_TEST(rfcomm_wrong_family_refused)
 {
 	struct tp_addr a;
@@ -283,11 +335,13 @@ rfcomm_suite(void)
 	tcase_add_test(tc, rfcomm_bdaddr_byte_order);
 	tcase_add_test(tc, rfcomm_format_sockaddr);
 	tcase_add_test(tc, rfcomm_vtable);
+	tcase_add_test(tc, rfcomm_set_channel);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("host");
 	tcase_add_test(tc, rfcomm_available_reason);
 	tcase_add_test(tc, rfcomm_no_bluetooth_listen_connect);
+	tcase_add_test(tc, rfcomm_adapter_pick_reason);
 	tcase_add_test(tc, rfcomm_wrong_family_refused);
 	tcase_add_test(tc, rfcomm_setup_accepted_sndbuf);
 	suite_add_tcase(s, tc);
