@@ -60,34 +60,17 @@ list_cb(void *arg, const struct db_peer *p)
 static int
 peers_daemon(const char *db, json_t **out)
 {
-	struct client *c = NULL;
-	struct client_req q = { .method = "GET", .path = "/v1/peers" };
-	struct client_reply r;
-	json_t *peers;
+	json_t *o;
 	int rc;
 
-	memset(&r, 0, sizeof r);
 	*out = NULL;
-	if ((rc = client_open(&c, db, CLIENT_QUIET_NODAEMON)) != 0)
-		goto out;
-	if ((rc = client_do(c, &q, &r)) != 0)
-		goto out;
-	rc = -1;
-	if (r.status != 200) {
-		client_print_error(&r);
-		goto out;
-	}
-	peers = json_object_get(r.json, "peers");
-	if (!json_is_array(peers)) {
-		cmd_err("GET /v1/peers: unexpected reply from the daemon");
-		goto out;
-	}
-	*out = json_incref(peers);
-	rc = 0;
-out:
-	client_reply_free(&r);
-	client_free(c);
-	return rc;
+	rc = client_call_json(db, CLIENT_QUIET_NODAEMON, "GET", "/v1/peers", "peers",
+	    JSON_ARRAY, &o);
+	if (rc != 0)
+		return rc;
+	*out = json_incref(json_object_get(o, "peers"));
+	json_decref(o);
+	return 0;
 }
 
 static int

@@ -392,3 +392,24 @@ wall_ms(void)
 	clock_gettime(CLOCK_REALTIME, &t);
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000 + clock_offset_ms;
 }
+
+ssize_t
+fd_read_full(int fd, void *p, size_t n, off_t off)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = off < 0 ? read(fd, (char *)p + got, n - got) :
+		    pread(fd, (char *)p + got, n - got, off + (off_t)got);
+
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}

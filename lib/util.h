@@ -37,6 +37,11 @@ int hex_decode(const char *in, uint8_t *out, size_t n);  /* exactly 2n hex chars
  * characters (C0, DEL, C1). "../x" is a fine key. 0 ok, -1 with *errstr. */
 int key_validate(const char *key, size_t len, const char **errstr);
 
+/* Read n bytes from fd (at offset off, pread(2); off -1: from the file position,
+ * read(2)), retrying EINTR and short reads; fewer only at end of file. The count read,
+ * or -1 with errno set. */
+ssize_t fd_read_full(int fd, void *p, size_t n, off_t off);
+
 int mkdir_p(const char *path, mode_t mode);
 int fsync_dir(const char *path);
 /* Directory part of path ("." when there is none); caller frees. */

@@ -322,26 +322,6 @@ have_chunk(void *arg, const uint8_t h[HASH_LEN])
 	return rc;
 }
 
-/* pread(2) until n bytes or end of file: the count, or -1. */
-static ssize_t
-pread_full(int fd, uint8_t *p, size_t n, off_t off)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = pread(fd, p + got, n - got, off + (off_t)got);
-		if (r == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
-}
-
 static void
 part_free(struct part *p)
 {
@@ -365,7 +345,7 @@ store_run(struct job *j, void *ctx)
 		ssize_t r;
 
 		p->data = pool_buf_get(u->n->workers, p->len);
-		if ((r = pread_full(u->src_fd, p->data, p->len, off)) != (ssize_t)p->len) {
+		if ((r = fd_read_full(u->src_fd, p->data, p->len, off)) != (ssize_t)p->len) {
 			p->rc = -1;
 			if (r == -1)
 				set_cause(&p->cause, "read the file at offset %lld: %s",

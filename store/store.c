@@ -325,26 +325,6 @@ store_open_chunk(struct store *s, const uint8_t h[HASH_LEN], int *fd, uint64_t *
 	return 0;
 }
 
-/* read(2) until n bytes or end of file; returns the count, -1 on error. */
-static ssize_t
-read_full(int fd, uint8_t *p, size_t n)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = read(fd, p + got, n - got);
-		if (r == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
-}
-
 int
 store_read_chunk(struct store *s, const uint8_t h[HASH_LEN], void *buf, size_t max,
     size_t *n, char **cause)
@@ -361,11 +341,11 @@ store_read_chunk(struct store *s, const uint8_t h[HASH_LEN], void *buf, size_t m
 		close(fd);
 		return 2;
 	}
-	if ((r = read_full(fd, buf, max)) == -1)
+	if ((r = fd_read_full(fd, buf, max, -1)) == -1)
 		goto err;
 	*n = (size_t)r;
 	if ((size_t)r == max && max > 0) { /* the file must end here */
-		ssize_t x = read_full(fd, &extra, 1);
+		ssize_t x = fd_read_full(fd, &extra, 1, -1);
 		if (x == -1)
 			goto err;
 		if (x != 0) {
