@@ -26,7 +26,7 @@
 KEY=/tmp/net.key
 OTHER=/tmp/other.key
 WAIT=${WAIT:-90}       # seconds any one condition may take (TCG is slow)
-TPUT_SIZES=${TPUT_SIZES:-"262144 1048576 1048576 1048576"}
+TPUT_SIZES=${TPUT_SIZES:-"262144 4194304 4194304 4194304"}
 # shellcheck source=guest-lib.sh
 . ./guest-lib.sh
 
