@@ -716,9 +716,13 @@ on_peers(struct conn *c, const struct msg_peers *mp)
 			if (kp->conn != NULL || kp->dialing != NULL || kp->self)
 				continue;
 			/* a candidate moved; or it has both transports and we could not use the
-			 * address we had */
+			 * address we had; or a known peer we cannot reach at its address (it
+			 * left, or dials failed) is reachable elsewhere for a peer of ours (it
+			 * restarted on another port or address). Safe: a dial admits only the
+			 * node whose key has this ID. */
 			cur = net_addr_transport(kp->p.addr);
-			if (!kp->stored && strcmp(kp->p.addr, addr) != 0 &&
+			if ((!kp->stored || net_peer_unreachable(kp->p.status, kp->p.failures)) &&
+			    strcmp(kp->p.addr, addr) != 0 &&
 			    (kp->p.addr[0] == '\0' || cur == e->transport ||
 			    !net_transport_usable(cur, nt->tcp_on, nt->bt_on))) {
 				snprintf(kp->p.addr, sizeof kp->p.addr, "%s", addr);

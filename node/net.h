@@ -137,6 +137,9 @@ int net_bt_addr_norm(const char *in, char *out, size_t outlen);
 int net_addr_transport(const char *addr);
 /* May this node dial over transport t (NET_TP_*)? */
 int net_transport_usable(int t, int tcp_on, int bt_on);
+/* A known peer that is not reachable at its stored address: it left (GOODBYE), its
+ * dials failed, or failures > 0. Gossip may then give it a new address. */
+int net_peer_unreachable(const char *status, int64_t failures);
 /* A PEERS entry as this node would use it: 0 with the address to dial in out, or -1 to
  * ignore it: a transport this node does not use (tcp_on, bt_on) or does not know, an
  * address of another transport than the entry says, a TCP address that is not numeric

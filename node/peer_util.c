@@ -259,6 +259,12 @@ net_transport_usable(int t, int tcp_on, int bt_on)
 }
 
 int
+net_peer_unreachable(const char *status, int64_t failures)
+{
+	return failures > 0 || strcmp(status, "left") == 0 || strcmp(status, "failed") == 0;
+}
+
+int
 net_gossip_addr(int transport, const char *addr, int tcp_on, int bt_on, char *out,
     size_t outlen)
 {

@@ -273,6 +273,17 @@ START_TEST(test_transport_usable)
 }
 END_TEST
 
+/* Which known peers take a new address from gossip: only those not reachable at theirs. */
+START_TEST(test_peer_unreachable)
+{
+	ck_assert(net_peer_unreachable("left", 0));
+	ck_assert(net_peer_unreachable("failed", 0));
+	ck_assert(net_peer_unreachable("disconnected", 2));
+	ck_assert(!net_peer_unreachable("disconnected", 0));
+	ck_assert(!net_peer_unreachable("connected", 0));
+}
+END_TEST
+
 START_TEST(test_gossip_addr_by_transport)
 {
 	char out[NET_ADDR_LEN];
@@ -396,6 +407,7 @@ net_suite(void)
 	tc = tcase_create("transports");
 	tcase_add_test(tc, test_bt_addr_norm);
 	tcase_add_test(tc, test_transport_usable);
+	tcase_add_test(tc, test_peer_unreachable);
 	tcase_add_test(tc, test_gossip_addr_by_transport);
 	tcase_add_test(tc, test_pick_bt_addr);
 	tcase_add_test(tc, test_alt_addr);
