@@ -159,6 +159,8 @@ static const char *const db_sql[ST__COUNT] = {
 	    " ORDER BY idx",
 	[ST_FILES_LIST] = "SELECT " FILE_COLS " FROM files f"
 	    " WHERE (?1 OR f.deleted = 0) AND " FILE_IS_CURRENT " ORDER BY f.key",
+	[ST_FILES_ENTRIES] = "SELECT f.key, f.version, f.origin, f.deleted FROM files f"
+	    " WHERE " FILE_IS_CURRENT,
 
 	[ST_CHUNK_UPSERT] = "INSERT INTO chunks (hash, size, local) VALUES (?1, ?2, 1)"
 	    " ON CONFLICT (hash) DO UPDATE SET local = 1 WHERE local = 0",

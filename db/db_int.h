@@ -28,6 +28,7 @@ enum db_stmt_id {
 	ST_FILE_CHUNK_INSERT,
 	ST_FILE_CHUNKS,
 	ST_FILES_LIST,
+	ST_FILES_ENTRIES,
 	/* chunks.c */
 	ST_CHUNK_UPSERT,
 	ST_CHUNK_HAVE,

@@ -471,6 +471,34 @@ out:
 }
 
 int
+db_files_entries(struct db *db, int (*cb)(void *arg, const char *key, uint64_t version,
+    const uint8_t origin[32], int deleted), void *arg, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_FILES_ENTRIES);
+	uint8_t origin[32];
+	const char *key;
+	int rc, ret = -1;
+
+	while ((rc = db_step(db, s, "files entries", cause)) == SQLITE_ROW) {
+		if ((key = (const char *)sqlite3_column_text(s, 0)) == NULL) {
+			db_fail(db, cause, "file key");
+			goto out;
+		}
+		if (db_col_blob(db, s, 2, origin, sizeof origin, cause) == -1)
+			goto out;
+		if (cb(arg, key, (uint64_t)sqlite3_column_int64(s, 1), origin,
+		    sqlite3_column_int(s, 3) != 0) != 0)
+			break;
+	}
+	if (rc == -1)
+		goto out;
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}
+
+int
 db_files_list(struct db *db, int include_deleted,
     int (*cb)(void *arg, const struct db_file *f), void *arg, char **cause)
 {

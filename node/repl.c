@@ -685,11 +685,12 @@ on_file(struct repl *r, const uint8_t from[NODE_ID_LEN], struct msg_file *mf)
 /* ---- anti-entropy: DIGEST ------------------------------------------------------------ */
 
 static int
-digest_cb(void *arg, const struct db_file *f)
+digest_cb(void *arg, const char *key, uint64_t version, const uint8_t origin[32],
+    int deleted)
 {
 	struct repl *r = arg;
 
-	repl_digest_add(r->digest, f->key, f->version, f->origin, f->deleted);
+	repl_digest_add(r->digest, key, version, origin, deleted);
 	r->digest_count++;
 	return 0;
 }
@@ -703,7 +704,7 @@ digest_get(struct repl *r)
 		return 0;
 	memset(r->digest, 0, sizeof r->digest);
 	r->digest_count = 0;
-	if (db_files_list(r->n->db, 1, digest_cb, r, &cause) == -1) {
+	if (db_files_entries(r->n->db, digest_cb, r, &cause) == -1) {
 		log_warnx("replication: digest: %s", cause);
 		free(cause);
 		r->digest_dirty = 1;

@@ -625,6 +625,57 @@ START_TEST(test_delete_tombstone)
 }
 END_TEST
 
+struct entries {
+	size_t n;
+	char keys[8][16];
+	uint64_t versions[8];
+	int deleted[8];
+};
+
+static int
+entries_cb(void *arg, const char *key, uint64_t version, const uint8_t origin[32],
+    int deleted)
+{
+	struct entries *e = arg;
+
+	(void)origin;
+	ck_assert_uint_lt(e->n, nitems(e->keys));
+	snprintf(e->keys[e->n], sizeof e->keys[0], "%s", key);
+	e->versions[e->n] = version;
+	e->deleted[e->n++] = deleted;
+	return 0;
+}
+
+/* db_files_entries (the digest's input) gives exactly the rows db_files_list gives with
+ * tombstones: current versions only, deleted ones flagged. */
+START_TEST(test_entries_match_list)
+{
+	static const unsigned c[] = { 1 };
+	struct entries e;
+	struct list l;
+	char *cause = NULL;
+
+	put("a", 1, c, 1);
+	put("a", 3, c, 1);
+	put("b", 2, c, 1);
+	ck_assert_int_eq(del("b", 5), 0);
+	put("c", 1, c, 1);
+	memset(&e, 0, sizeof e);
+	ck_assert_msg(db_files_entries(D, entries_cb, &e, &cause) == 0, "%s", cause);
+	ck_assert_uint_eq(list(D, 1, &l), 3);
+	ck_assert_uint_eq(e.n, 3);
+	for (size_t i = 0; i < l.n; i++) {
+		size_t j;
+
+		for (j = 0; j < e.n && strcmp(e.keys[j], l.keys[i]) != 0; j++)
+			;
+		ck_assert_msg(j < e.n, "%s not among the entries", l.keys[i]);
+		ck_assert_uint_eq(e.versions[j], l.versions[i]);
+		ck_assert_int_eq(e.deleted[j], l.deleted[i]);
+	}
+}
+END_TEST
+
 START_TEST(test_delete_unknown)
 {
 	struct list l;
@@ -1189,6 +1240,7 @@ db_suite(void)
 	suite_add_tcase(s, tcase("shared_content", test_shared_content));
 	suite_add_tcase(s, tcase("delete_tombstone", test_delete_tombstone));
 	suite_add_tcase(s, tcase("delete_unknown", test_delete_unknown));
+	suite_add_tcase(s, tcase("entries_match_list", test_entries_match_list));
 	suite_add_tcase(s, tcase("older_after_newer", test_older_after_newer));
 	suite_add_tcase(s, tcase("put_tombstone", test_put_tombstone));
 	suite_add_tcase(s, tcase("list_order", test_list_order));
