@@ -758,7 +758,7 @@ on_hello(struct conn *c, const struct msg_hello *h)
 	char addr[NET_ADDR_LEN] = "", alt[NET_ADDR_LEN] = "", vers[80];
 	struct kpeer *kp;
 	struct timeval tv = tv_ms(NET_IDLE_TIMEOUT_S * 1000);
-	int i, isnew = 0, ltp = c->tp == &transport_rfcomm ? NET_TP_RFCOMM : NET_TP_TCP;
+	int i, isnew = 0, relink = 0, ltp = c->tp == &transport_rfcomm ? NET_TP_RFCOMM : NET_TP_TCP;
 
 	if (memcmp(h->id, c->id, NODE_ID_LEN) != 0) {
 		char claimed[NODE_ID_SHORT_LEN + 1];
@@ -809,6 +809,7 @@ on_hello(struct conn *c, const struct msg_hello *h)
 			return -1;
 		}
 		log_debug("peer %s: already connected: closing the older link", c->sid);
+		relink = 1;
 		send_goodbye(old, MSG_BYE_DUPLICATE, "already connected");
 		old->replaced = 1;
 		conn_close_after(old);
@@ -854,9 +855,14 @@ on_hello(struct conn *c, const struct msg_hello *h)
 	if (c->boot > 0)
 		nt->boot[c->boot - 1].done = 1;
 	log_escape(h->version, strlen(h->version), vers, sizeof vers);
-	log_info("peer %s connected (%s %s, %s)%s", c->sid,
-	    c->role == TLS_CLIENT ? "to" : "from", addr[0] ? addr : c->where, vers,
-	    isnew ? ": new peer" : "");
+	/* a link replacing a duplicate (both ends dialled at once) is not news */
+	if (relink)
+		log_debug("peer %s connected (%s %s, %s): replaces a duplicate link", c->sid,
+		    c->role == TLS_CLIENT ? "to" : "from", addr[0] ? addr : c->where, vers);
+	else
+		log_info("peer %s connected (%s %s, %s)%s", c->sid,
+		    c->role == TLS_CLIENT ? "to" : "from", addr[0] ? addr : c->where, vers,
+		    isnew ? ": new peer" : "");
 	send_peers(c);
 	send_ping(c);
 	repl_peer_up(nt->n, c->id); /* replication: DIGEST, catch-up */
