@@ -38,6 +38,7 @@ const struct cmd_entry cmd_serve_entry = {
 	    "Options:\n"
 	    "  --db PATH            database path; its folder is the data directory\n"
 	    "  --api ADDR           also serve the control API on TCP, e.g. 127.0.0.1:7001\n"
+	    "                       (port 0: any free port; `p2p status --json` shows it)\n"
 	    "  --chunk-size SIZE    chunk size for new files, 4K..16M (default 1M)\n"
 	    "  --log-level LEVEL    error, warn, info (default) or debug\n"
 	    "  --config FILE        read settings from FILE (see below)\n"

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,8 @@ api_status(struct node *n, struct evhttp_request *req)
 	    "listen", "chunk_size", (json_int_t)n->cfg->chunk_size);
 	if (o == NULL)
 		fatalx("json_pack status");
+	if (n->api_tcp[0] != '\0')
+		json_object_set_new(o, "api_tcp", json_string(n->api_tcp));
 	/* net: peers and listen addresses */
 	json_object_set_new(o, "peers", json_pack("{s:I,s:I,s:I}", "known",
 	    (json_int_t)net_known(n), "connected", (json_int_t)net_connected(n),
@@ -334,15 +337,18 @@ api_start(struct node *n, char **cause)
 		}
 	}
 	if (n->cfg->api_addr != NULL) {
-		char host[256];
+		char host[256], nhost[NI_MAXHOST], nport[NI_MAXSERV];
 		const char *a = n->cfg->api_addr, *colon = strrchr(a, ':');
+		struct evhttp_bound_socket *bound;
+		struct sockaddr_storage ss;
+		socklen_t sl;
 		const char *errstr;
 		long long port;
 		size_t hl;
 
 		if (colon == NULL)
 			return set_cause(cause, "--api %s: expected HOST:PORT", a);
-		port = parse_num(colon + 1, 1, 65535, &errstr);
+		port = parse_num(colon + 1, 0, 65535, &errstr); /* 0: the kernel picks */
 		if (errstr != NULL)
 			return set_cause(cause, "--api %s: port %s", a, errstr);
 		hl = (size_t)(colon - a);
@@ -354,10 +360,19 @@ api_start(struct node *n, char **cause)
 			return set_cause(cause, "--api %s: expected HOST:PORT", n->cfg->api_addr);
 		memcpy(host, a, hl);
 		host[hl] = '\0';
-		if (evhttp_bind_socket(n->http, host, (uint16_t)port) == -1)
+		if ((bound = evhttp_bind_socket_with_handle(n->http, host, (uint16_t)port)) == NULL)
 			return set_cause(cause, "--api %s: cannot listen: %s", n->cfg->api_addr,
 			    errno == EADDRINUSE ? "address already in use" : strerror(errno));
-		log_info("control API on http://%s", n->cfg->api_addr);
+		/* the address really bound (the port the kernel picked for port 0) */
+		sl = sizeof ss;
+		if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss,
+		    &sl) == -1 || getnameinfo((struct sockaddr *)&ss, sl, nhost, sizeof nhost,
+		    nport, sizeof nport, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+			snprintf(n->api_tcp, sizeof n->api_tcp, "%s", n->cfg->api_addr);
+		else
+			snprintf(n->api_tcp, sizeof n->api_tcp, ss.ss_family == AF_INET6 ?
+			    "[%s]:%s" : "%s:%s", nhost, nport);
+		log_info("control API on http://%s", n->api_tcp);
 	}
 	return 0;
 }

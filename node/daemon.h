@@ -57,6 +57,7 @@ struct node {
 	struct net *net;          /* the peer network (net.c) */
 	struct repl *repl;        /* replication (repl.c) */
 	struct fdpass *fdpass;    /* descriptors passed by the CLI (fdpass.c) */
+	char api_tcp[300];        /* --api as bound ("" none): HOST:PORT, the real port */
 
 	TAILQ_HEAD(, upload) uploads;
 	unsigned nuploads;
