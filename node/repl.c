@@ -1382,14 +1382,23 @@ rx_done(struct job *j)
 {
 	struct rx *x = (struct rx *)j;
 
+	struct repl *r = x->r;
+	struct rpeer *rp;
+	int fetched = x->fetched;
+
 	free(x->data);
 	x->data = NULL;
-	if (x->status != MSG_CHUNK_OK || x->r->stopping) {
+	/* a fetched chunk's bytes are gone from memory: its peer may be asked for more */
+	if (fetched && !r->stopping && (rp = rp_find(r, x->from)) != NULL && rp->gets > 0)
+		rp->gets--;
+	if (x->status != MSG_CHUNK_OK || r->stopping) {
 		rx_finish(x);
-		return;
+	} else {
+		/* durable (batched syncfs) and recorded before it is acknowledged */
+		files_commit_call(r->n, 1, rx_commit_fn, rx_committed, x);
 	}
-	/* durable (batched syncfs) and recorded before it is acknowledged */
-	files_commit_call(x->r->n, 1, rx_commit_fn, rx_committed, x);
+	if (fetched && !r->stopping)
+		want_pump(r);
 }
 
 static void
@@ -1757,9 +1766,9 @@ on_data(struct repl *r, const uint8_t from[NODE_ID_LEN], struct msg_chunk *c)
 
 	if (w == NULL || w->state != W_ASKED || memcmp(w->src, from, NODE_ID_LEN) != 0)
 		return; /* late or unasked: dropped (msg_clear frees the data) */
-	if (rp != NULL && rp->gets > 0)
-		rp->gets--;
 	if (c->status != MSG_CHUNK_OK) {
+		if (rp != NULL && rp->gets > 0)
+			rp->gets--;
 		if (c->status == MSG_CHUNK_CORRUPT) {
 			hex_encode(c->hash, HASH_LEN, hex);
 			log_warnx("replication: peer %s reports chunk %.16s corrupt: asking "
@@ -1771,10 +1780,11 @@ on_data(struct repl *r, const uint8_t from[NODE_ID_LEN], struct msg_chunk *c)
 		want_pump(r);
 		return;
 	}
+	/* the peer's window slot stays taken until the bytes are written (rx_done): the
+	 * window bounds what waits here for a worker, not only what is on the wire */
 	TAILQ_REMOVE(&r->asked, w, q);
 	w->state = W_STORING;
 	rx_start(r, from, c, 1);
-	want_pump(r);
 }
 
 /* A fetched chunk was verified and stored (ok), or not. */
