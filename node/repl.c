@@ -1281,6 +1281,7 @@ struct rx {
 	uint8_t *data;
 	size_t len;
 	int fetched;            /* CHUNK_DATA for a want (else CHUNK_PUT) */
+	int bytes_released;     /* rx_release_bytes ran */
 	int pinned;
 	uint8_t status;
 };
@@ -1324,6 +1325,20 @@ rx_run(struct job *j, void *ctx)
 	x->status = MSG_CHUNK_OK;
 }
 
+/* A pushed chunk's bytes no longer count against its peer's REPL_RX_MAX_BYTES (once
+ * written: waiting for the commit holds no data). */
+static void
+rx_release_bytes(struct repl *r, struct rx *x)
+{
+	struct rpeer *rp;
+
+	if (x->fetched || x->bytes_released)
+		return;
+	x->bytes_released = 1;
+	if ((rp = rp_find(r, x->from)) != NULL)
+		rp->rx_bytes -= rp->rx_bytes < x->len ? rp->rx_bytes : x->len;
+}
+
 static void
 rx_finish(struct rx *x)
 {
@@ -1333,10 +1348,9 @@ rx_finish(struct rx *x)
 	if (x->pinned)
 		store_unpin(r->n->store, x->hash);
 	if (!r->stopping) {
-		if ((rp = rp_find(r, x->from)) != NULL && !x->fetched && rp->rx > 0) {
+		if ((rp = rp_find(r, x->from)) != NULL && !x->fetched && rp->rx > 0)
 			rp->rx--;
-			rp->rx_bytes -= rp->rx_bytes < x->len ? rp->rx_bytes : x->len;
-		}
+		rx_release_bytes(r, x);
 		if (x->status == MSG_CHUNK_OK)
 			have_queue(r, x->hash);
 		if (x->fetched)
@@ -1388,6 +1402,8 @@ rx_done(struct job *j)
 
 	free(x->data);
 	x->data = NULL;
+	if (!r->stopping)
+		rx_release_bytes(r, x);
 	/* a fetched chunk's bytes are gone from memory: its peer may be asked for more */
 	if (fetched && !r->stopping && (rp = rp_find(r, x->from)) != NULL && rp->gets > 0)
 		rp->gets--;
