@@ -54,6 +54,24 @@ cmd_getopt_begin(void)
 }
 
 int
+cmd_parse_common_only(const struct cmd_entry *e, int argc, char **argv,
+    const struct option *opts, struct cmd_common *co)
+{
+	int ch;
+
+	cmd_common_init(co);
+	cmd_getopt_begin();
+	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (cmd_common_opt(co, ch, optarg))
+			continue;
+		return cmd_bad_option(e, argv, ch);
+	}
+	if (optind < argc)
+		return cmd_usage(e, "unexpected argument '%s'", argv[optind]);
+	return -1;
+}
+
+int
 cmd_bad_option(const struct cmd_entry *e, char **argv, int ch)
 {
 	const char *arg = optind > 0 ? argv[optind - 1] : "?";

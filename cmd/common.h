@@ -62,6 +62,10 @@ void cmd_getopt_begin(void);
 /* After getopt_long() returned '?' or ':': print which option is wrong and the usage;
  * returns EXIT_USAGE. */
 int cmd_bad_option(const struct cmd_entry *e, char **argv, int ch);
+/* The whole command line of a command that takes only common options (opts) and no
+ * argument: fills co; -1 to go on, else the exit status (a usage error, printed). */
+int cmd_parse_common_only(const struct cmd_entry *e, int argc, char **argv,
+    const struct option *opts, struct cmd_common *co);
 
 /* "p2p: <message>" on stderr. */
 void cmd_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -173,15 +173,8 @@ cmd_peers_exec(int argc, char **argv)
 	char *db = NULL;
 	int ch, rc = EXIT_FAIL, r;
 
-	cmd_common_init(&co);
-	cmd_getopt_begin();
-	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		if (cmd_common_opt(&co, ch, optarg))
-			continue;
-		return cmd_bad_option(e, argv, ch);
-	}
-	if (optind < argc)
-		return cmd_usage(e, "unexpected argument '%s'", argv[optind]);
+	if ((ch = cmd_parse_common_only(e, argc, argv, opts, &co)) != -1)
+		return ch;
 	if ((db = cmd_db_resolve(co.db)) == NULL)
 		goto out;
 	r = peers_daemon(db, &peers);

@@ -115,15 +115,8 @@ cmd_status_exec(int argc, char **argv)
 	char *db = NULL;
 	int ch, rc = EXIT_FAIL;
 
-	cmd_common_init(&co);
-	cmd_getopt_begin();
-	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		if (cmd_common_opt(&co, ch, optarg))
-			continue;
-		return cmd_bad_option(e, argv, ch);
-	}
-	if (optind < argc)
-		return cmd_usage(e, "unexpected argument '%s'", argv[optind]);
+	if ((ch = cmd_parse_common_only(e, argc, argv, opts, &co)) != -1)
+		return ch;
 	if ((db = cmd_db_resolve(co.db)) == NULL)
 		goto out;
 	if (client_call_json(db, 0, "GET", "/v1/status", NULL, JSON_OBJECT, &o) != 0)
