@@ -17,7 +17,7 @@ PREFIX  ?= /usr/local
 PKG_CONFIG ?= pkg-config
 
 PKGS := sqlite3 libevent_core libevent_extra libevent_openssl libevent_pthreads \
-        openssl libcurl jansson
+        openssl libcurl jansson libxxhash
 # Optional: built in when present (systemd notify, line editing, mDNS, Bluetooth SDP:
 # bluez is libbluetooth, HAVE_BLUEZ).
 PKGS_OPT := $(shell for p in libsystemd libedit avahi-client bluez; do $(PKG_CONFIG) --exists $$p 2>/dev/null && echo $$p; done)

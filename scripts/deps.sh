@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="make gcc libc6-dev pkg-config git ca-certificates
-libsqlite3-dev libevent-dev libssl-dev libcurl4-openssl-dev libjansson-dev check libbluetooth-dev
+libsqlite3-dev libevent-dev libssl-dev libcurl4-openssl-dev libjansson-dev libxxhash-dev check libbluetooth-dev
 libsystemd-dev libedit-dev
 sqlite3 curl procps iproute2 util-linux psmisc openssl
 jq socat systemd passwd

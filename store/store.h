@@ -56,13 +56,18 @@ int store_sync(struct store *s, char **cause);
 /* Open a chunk for reading; *size gets its length. 0 ok, 1 missing, -1 error. */
 int store_open_chunk(struct store *s, const uint8_t h[HASH_LEN], int *fd, uint64_t *size,
     char **cause);
-/* Read a whole chunk (<= max bytes) into buf and check its hash.
- * 0 ok, 1 missing, 2 corrupt (hash or size mismatch), -1 error. */
+/* Read a whole chunk (<= max bytes) into buf and check it: good if it matches its at-rest
+ * checksum (XXH3-64 in an xattr, set by store_write_chunk), else if it matches its SHA-256
+ * name (then the checksum is set, unless read-only).
+ * 0 ok, 1 missing, 2 corrupt (checksum, hash or size mismatch), -1 error. */
 int store_read_chunk(struct store *s, const uint8_t h[HASH_LEN], void *buf, size_t max,
     size_t *n, char **cause);
-/* Re-hash a chunk file. 0 ok, 1 missing, 2 corrupt, -1 error. */
+/* Re-hash a chunk file (SHA-256; its at-rest checksum plays no part).
+ * 0 ok, 1 missing, 2 corrupt, -1 error. */
 int store_verify_chunk(struct store *s, const uint8_t h[HASH_LEN], uint64_t *size,
     char **cause);
+/* 1 if the chunk file carries an at-rest checksum, else 0 (also when missing). */
+int store_chunk_has_sum(struct store *s, const uint8_t h[HASH_LEN]);
 
 /* Pins: a counted set of hashes. */
 void store_pin(struct store *s, const uint8_t h[HASH_LEN]);

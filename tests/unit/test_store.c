@@ -13,7 +13,10 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
+
+#include <xxhash.h>
 
 #define SMALL_CS CHUNK_SIZE_MIN /* 4 KiB */
 
@@ -291,6 +294,104 @@ START_TEST(test_corrupt)
 	/* buffer smaller than the chunk */
 	put_chunk(data, sizeof data, h);
 	ck_assert_int_eq(store_read_chunk(S, h, back, sizeof back - 1, &n, &cause), 2);
+}
+END_TEST
+
+/* The at-rest checksum (XXH3-64 in the user.p2p.xxh3 xattr) that reads check instead of
+ * SHA-256: set on write, checked on read, added by a good SHA-256 read when missing, and
+ * re-checked with SHA-256 by verify. */
+#define SUM_XATTR "user.p2p.xxh3"
+
+static void
+set_sum(const char *path, const void *p, size_t n)
+{
+	XXH64_canonical_t c;
+
+	XXH64_canonicalFromHash(&c, XXH3_64bits(p, n));
+	ck_assert_int_eq(setxattr(path, SUM_XATTR, &c, sizeof c, 0), 0);
+}
+
+START_TEST(test_checksum)
+{
+	uint8_t data[8192], other[8192], back[8192], h[HASH_LEN], b, junk[8] = { 0 };
+	char path[512], *cause = NULL;
+	struct store *ro = NULL;
+	uint64_t size;
+	size_t n;
+	int fd;
+
+	fill(data, sizeof data, 9);
+	put_chunk(data, sizeof data, h);
+	store_chunk_path(S, h, path, sizeof path);
+	if (!store_chunk_has_sum(S, h)) {
+		/* allowed only where the file system takes no user xattrs: then every read
+		 * re-hashes SHA-256, which the other tests cover */
+		ck_assert_int_eq(setxattr(path, "user.p2p.probe", "x", 1, 0), -1);
+		ck_assert_msg(errno == ENOTSUP || errno == EOPNOTSUPP, "xattr: %s",
+		    strerror(errno));
+		fprintf(stderr, "test_checksum: SKIP: no user xattrs on %s\n", path);
+		return;
+	}
+	ck_assert_int_eq(store_read_chunk(S, h, back, sizeof back, &n, &cause), 0);
+	ck_assert_mem_eq(back, data, sizeof data);
+
+	/* no checksum (a chunk from before): the read re-hashes SHA-256 and adds it */
+	ck_assert_int_eq(removexattr(path, SUM_XATTR), 0);
+	ck_assert_int_eq(store_chunk_has_sum(S, h), 0);
+	/* ... but not through a read-only store */
+	ck_assert_msg(store_open_flags(&ro, tmpdir, STORE_RDONLY, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(store_read_chunk(ro, h, back, sizeof back, &n, &cause), 0);
+	ck_assert_int_eq(store_chunk_has_sum(S, h), 0);
+	store_close(ro);
+	ck_assert_int_eq(store_read_chunk(S, h, back, sizeof back, &n, &cause), 0);
+	ck_assert_int_eq(store_chunk_has_sum(S, h), 1);
+
+	/* no checksum and a flipped byte: SHA-256 refuses it, and adds nothing */
+	ck_assert_int_eq(removexattr(path, SUM_XATTR), 0);
+	fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &b, 1, 77), 1);
+	b ^= 0x80;
+	ck_assert_int_eq(pwrite(fd, &b, 1, 77), 1);
+	close(fd);
+	ck_assert_int_eq(store_read_chunk(S, h, back, sizeof back, &n, &cause), 2);
+	ck_assert_int_eq(store_chunk_has_sum(S, h), 0);
+	ck_assert_int_eq(store_verify_chunk(S, h, &size, &cause), 2);
+
+	/* good bytes, a wrong checksum (or one of the wrong length): SHA-256 decides the
+	 * read is good, and the checksum is rewritten */
+	put_chunk(data, sizeof data, h);
+	ck_assert_int_eq(setxattr(path, SUM_XATTR, junk, sizeof junk, 0), 0);
+	ck_assert_int_eq(store_read_chunk(S, h, back, sizeof back, &n, &cause), 0);
+	ck_assert_mem_eq(back, data, sizeof data);
+	ck_assert_int_eq(store_verify_chunk(S, h, &size, &cause), 0);
+	ck_assert_int_eq(getxattr(path, SUM_XATTR, junk, sizeof junk), (ssize_t)sizeof junk);
+	ck_assert_uint_eq(XXH64_hashFromCanonical((XXH64_canonical_t *)junk),
+	    XXH3_64bits(data, sizeof data));
+	ck_assert_int_eq(setxattr(path, SUM_XATTR, junk, 3, 0), 0);
+	ck_assert_int_eq(store_chunk_has_sum(S, h), 0);
+	ck_assert_int_eq(store_read_chunk(S, h, back, sizeof back, &n, &cause), 0);
+	ck_assert_int_eq(store_chunk_has_sum(S, h), 1);
+	/* a checksum that matches and a flipped byte: the mismatch sends it to SHA-256 */
+	fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &b, 1, 4000), 1);
+	b ^= 0x01;
+	ck_assert_int_eq(pwrite(fd, &b, 1, 4000), 1);
+	close(fd);
+	ck_assert_int_eq(store_read_chunk(S, h, back, sizeof back, &n, &cause), 2);
+
+	/* other bytes under the name with their own checksum (only a hand with write
+	 * access to the store does this): reads trust the checksum, verify does not */
+	fill(other, sizeof other, 10);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, other, sizeof other), (ssize_t)sizeof other);
+	close(fd);
+	set_sum(path, other, sizeof other);
+	ck_assert_int_eq(store_read_chunk(S, h, back, sizeof back, &n, &cause), 0);
+	ck_assert_int_eq(store_verify_chunk(S, h, &size, &cause), 2);
+	ck_assert_ptr_null(cause);
 }
 END_TEST
 
@@ -1432,6 +1533,7 @@ store_suite(void)
 	tc = tcase_create("integrity");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_corrupt);
+	tcase_add_test(tc, test_checksum);
 	tcase_add_test(tc, test_missing);
 	suite_add_tcase(s, tc);
 
