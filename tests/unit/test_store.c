@@ -153,6 +153,20 @@ put_chunk(const void *p, size_t n, uint8_t h[HASH_LEN])
 	ck_assert_msg(store_write_chunk(S, h, p, n, &cause) == 0, "write: %s", cause);
 }
 
+/* XOR one byte of a file in place (its size unchanged) */
+static void
+flip_byte(const char *path, off_t off, uint8_t mask)
+{
+	uint8_t b;
+	int fd = open(path, O_RDWR);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &b, 1, off), 1);
+	b ^= mask;
+	ck_assert_int_eq(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
 /* --- chunk files --- */
 
 START_TEST(test_hash_buf)
@@ -257,7 +271,7 @@ END_TEST
 
 START_TEST(test_corrupt)
 {
-	uint8_t data[8192], back[8192], h[HASH_LEN], b;
+	uint8_t data[8192], back[8192], h[HASH_LEN];
 	char path[512], *cause = NULL;
 	uint64_t size;
 	size_t n;
@@ -266,12 +280,7 @@ START_TEST(test_corrupt)
 	fill(data, sizeof data, 4);
 	put_chunk(data, sizeof data, h);
 	store_chunk_path(S, h, path, sizeof path);
-	fd = open(path, O_RDWR);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, &b, 1, 1234), 1);
-	b ^= 0x01;
-	ck_assert_int_eq(pwrite(fd, &b, 1, 1234), 1);
-	close(fd);
+	flip_byte(path, 1234, 0x01);
 	ck_assert_int_eq(store_verify_chunk(S, h, &size, &cause), 2);
 	ck_assert_int_eq(store_read_chunk(S, h, back, sizeof back, &n, &cause), 2);
 
@@ -313,7 +322,7 @@ set_sum(const char *path, const void *p, size_t n)
 
 START_TEST(test_checksum)
 {
-	uint8_t data[8192], other[8192], back[8192], h[HASH_LEN], b, junk[8] = { 0 };
+	uint8_t data[8192], other[8192], back[8192], h[HASH_LEN], junk[8] = { 0 };
 	char path[512], *cause = NULL;
 	struct store *ro = NULL;
 	uint64_t size;
@@ -348,12 +357,7 @@ START_TEST(test_checksum)
 
 	/* no checksum and a flipped byte: SHA-256 refuses it, and adds nothing */
 	ck_assert_int_eq(removexattr(path, SUM_XATTR), 0);
-	fd = open(path, O_RDWR);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, &b, 1, 77), 1);
-	b ^= 0x80;
-	ck_assert_int_eq(pwrite(fd, &b, 1, 77), 1);
-	close(fd);
+	flip_byte(path, 77, 0x80);
 	ck_assert_int_eq(store_read_chunk(S, h, back, sizeof back, &n, &cause), 2);
 	ck_assert_int_eq(store_chunk_has_sum(S, h), 0);
 	ck_assert_int_eq(store_verify_chunk(S, h, &size, &cause), 2);
@@ -373,12 +377,7 @@ START_TEST(test_checksum)
 	ck_assert_int_eq(store_read_chunk(S, h, back, sizeof back, &n, &cause), 0);
 	ck_assert_int_eq(store_chunk_has_sum(S, h), 1);
 	/* a checksum that matches and a flipped byte: the mismatch sends it to SHA-256 */
-	fd = open(path, O_RDWR);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, &b, 1, 4000), 1);
-	b ^= 0x01;
-	ck_assert_int_eq(pwrite(fd, &b, 1, 4000), 1);
-	close(fd);
+	flip_byte(path, 4000, 0x01);
 	ck_assert_int_eq(store_read_chunk(S, h, back, sizeof back, &n, &cause), 2);
 
 	/* other bytes under the name with their own checksum (only a hand with write
