@@ -159,6 +159,12 @@ static const char *const db_sql[ST__COUNT] = {
 	    " ORDER BY idx",
 	[ST_FILES_LIST] = "SELECT " FILE_COLS " FROM files f"
 	    " WHERE (?1 OR f.deleted = 0) AND " FILE_IS_CURRENT " ORDER BY f.key",
+	/* + copies of the least-held chunk: held here (local) + peers that hold it
+	 * (shares); NULL for a file without chunks */
+	[ST_FILES_LIST_COPIES] = "SELECT " FILE_COLS ", (SELECT min(c.local +"
+	    " (SELECT count(*) FROM shares s WHERE s.hash = fc.hash))"
+	    " FROM file_chunks fc JOIN chunks c ON c.hash = fc.hash WHERE fc.file_id = f.id)"
+	    " FROM files f WHERE (?1 OR f.deleted = 0) AND " FILE_IS_CURRENT " ORDER BY f.key",
 	[ST_FILES_ENTRIES] = "SELECT f.key, f.version, f.origin, f.deleted FROM files f"
 	    " WHERE " FILE_IS_CURRENT,
 
@@ -197,6 +203,10 @@ static const char *const db_sql[ST__COUNT] = {
 	    " ON CONFLICT (peer, hash) DO NOTHING",
 	[ST_SHARE_DROP] = "DELETE FROM shares WHERE peer = ?1 AND hash = ?2",
 	[ST_SHARES_OF_CHUNK] = "SELECT peer FROM shares WHERE hash = ?1 ORDER BY peer",
+	[ST_FILES_HOLDERS] = "SELECT f.id, f.key, f.nchunks, fc.idx, c.local, s.peer"
+	    " FROM files f LEFT JOIN file_chunks fc ON fc.file_id = f.id"
+	    " LEFT JOIN chunks c ON c.hash = fc.hash LEFT JOIN shares s ON s.hash = fc.hash"
+	    " WHERE f.deleted = 0 AND " FILE_IS_CURRENT " ORDER BY f.key, fc.idx, s.peer",
 	[ST_PEER_EXISTS] = "SELECT 1 FROM peers WHERE id = ?1",
 };
 

@@ -59,6 +59,10 @@ struct db_file {
 	uint64_t chunks_present;         /* filled by db_file_get / db_files_list */
 	uint64_t prev_version;           /* the version this write replaced (0: none) */
 	uint8_t prev_origin[NODE_ID_LEN];
+	int has_copies;                  /* min_copies filled (db_files_list_copies) */
+	uint64_t min_copies;             /* copies of its least-held chunk: this node (if
+					  * held here) + peers recorded as holders;
+					  * 0 for a file without chunks */
 };
 void db_file_clear(struct db_file *f); /* frees key; NULL ok */
 
@@ -96,6 +100,10 @@ int db_files_entries(struct db *db, int (*cb)(void *arg, const char *key,
 /* Current versions in key order; tombstones only if include_deleted.
  * cb returns 0 to go on, non-zero to stop; f (and f->key) is valid only during cb. */
 int db_files_list(struct db *db, int include_deleted,
+    int (*cb)(void *arg, const struct db_file *f), void *arg, char **cause);
+/* The same, with has_copies and min_copies filled by the same query (one pass over the
+ * files' chunk lists instead of a manifest load and two queries per chunk). */
+int db_files_list_copies(struct db *db, int include_deleted,
     int (*cb)(void *arg, const struct db_file *f), void *arg, char **cause);
 
 /* ---- chunks ------------------------------------------------------------------------ */
@@ -153,6 +161,20 @@ int db_share_drop(struct db *db, const uint8_t peer[NODE_ID_LEN], const uint8_t 
     char **cause);
 int db_shares_of_chunk(struct db *db, const uint8_t h[32],
     int (*cb)(void *arg, const uint8_t peer[NODE_ID_LEN]), void *arg, char **cause);
+/* The chunks of every current live version and who holds them, in key then chunk
+ * order, in one query: a call per (chunk, peer holding it), or per chunk with peer NULL
+ * when no peer does; a file without chunks gets one call with idx -1. local: the chunk
+ * is held here. Pointers are valid only during cb; cb returns non-zero to stop. */
+struct db_holder {
+	int64_t file_id;
+	const char *key;
+	uint64_t nchunks;
+	int64_t idx;
+	int local;
+	const uint8_t *peer; /* NODE_ID_LEN bytes, or NULL */
+};
+int db_files_holders(struct db *db, int (*cb)(void *arg, const struct db_holder *h),
+    void *arg, char **cause);
 /* Set the share if the peer is known (no error when it is not: returns 1). */
 int db_share_set_known(struct db *db, const uint8_t peer[NODE_ID_LEN], const uint8_t h[32],
     int64_t now_ms, char **cause);

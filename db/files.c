@@ -498,11 +498,11 @@ out:
 	return ret;
 }
 
-int
-db_files_list(struct db *db, int include_deleted,
+static int
+files_list(struct db *db, int st, int include_deleted,
     int (*cb)(void *arg, const struct db_file *f), void *arg, char **cause)
 {
-	sqlite3_stmt *s = db_stmt(db, ST_FILES_LIST);
+	sqlite3_stmt *s = db_stmt(db, st);
 	struct db_file f;
 	int rc, ret = -1;
 
@@ -513,6 +513,10 @@ db_files_list(struct db *db, int include_deleted,
 	while ((rc = db_step(db, s, "files list", cause)) == SQLITE_ROW) {
 		if (file_from_row(db, s, &f, cause) == -1)
 			goto out;
+		if (st == ST_FILES_LIST_COPIES) {
+			f.has_copies = 1;
+			f.min_copies = (uint64_t)sqlite3_column_int64(s, 14); /* NULL: 0 */
+		}
 		if (cb(arg, &f) != 0)
 			break;
 	}
@@ -522,4 +526,18 @@ db_files_list(struct db *db, int include_deleted,
 out:
 	db_reset(s);
 	return ret;
+}
+
+int
+db_files_list(struct db *db, int include_deleted,
+    int (*cb)(void *arg, const struct db_file *f), void *arg, char **cause)
+{
+	return files_list(db, ST_FILES_LIST, include_deleted, cb, arg, cause);
+}
+
+int
+db_files_list_copies(struct db *db, int include_deleted,
+    int (*cb)(void *arg, const struct db_file *f), void *arg, char **cause)
+{
+	return files_list(db, ST_FILES_LIST_COPIES, include_deleted, cb, arg, cause);
 }

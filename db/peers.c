@@ -216,6 +216,41 @@ out:
 }
 
 int
+db_files_holders(struct db *db, int (*cb)(void *arg, const struct db_holder *h), void *arg,
+    char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_FILES_HOLDERS);
+	uint8_t peer[NODE_ID_LEN];
+	struct db_holder h;
+	int rc, ret = -1;
+
+	while ((rc = db_step(db, s, "files holders", cause)) == SQLITE_ROW) {
+		memset(&h, 0, sizeof h);
+		h.file_id = sqlite3_column_int64(s, 0);
+		if ((h.key = (const char *)sqlite3_column_text(s, 1)) == NULL) {
+			db_fail(db, cause, "file key");
+			goto out;
+		}
+		h.nchunks = (uint64_t)sqlite3_column_int64(s, 2);
+		h.idx = sqlite3_column_type(s, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 3);
+		h.local = sqlite3_column_int(s, 4) == 1;
+		if (sqlite3_column_type(s, 5) != SQLITE_NULL) {
+			if (db_col_blob(db, s, 5, peer, sizeof peer, cause) == -1)
+				goto out;
+			h.peer = peer;
+		}
+		if (cb(arg, &h) != 0)
+			break;
+	}
+	if (rc == -1)
+		goto out;
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}
+
+int
 db_share_set_known(struct db *db, const uint8_t peer[NODE_ID_LEN], const uint8_t h[32],
     int64_t now_ms, char **cause)
 {

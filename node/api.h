@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+struct evbuffer;
 struct evhttp_request;
 struct node;
 struct db_file;
@@ -18,6 +19,11 @@ void api_json(struct evhttp_request *req, int code, json_t *obj);
 /* Reply {"error": error, "detail": ...} with code. */
 void api_error(struct evhttp_request *req, int code, const char *error, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* s as a JSON string, appended to b (keys are valid UTF-8 without control characters;
+ * any byte below 0x20 is escaped all the same). */
+void api_json_str_add(struct evbuffer *b, const char *s);
+/* A file's JSON object (files list, store replies): as text appended to b, or parsed. */
+void api_file_json_add(struct evbuffer *b, const struct node *n, const struct db_file *f);
 json_t *api_file_json(const struct node *n, const struct db_file *f);
 
 /* files.c handlers; key is percent-decoded and validated by the router. fd: a token

@@ -1600,28 +1600,44 @@ out:
 
 /* ---- list ------------------------------------------------------------------------ */
 
+struct list_out {
+	struct node *n;
+	struct evbuffer *b;
+	int first;
+};
+
 static int
 list_cb(void *arg, const struct db_file *f)
 {
-	void **a = arg;
-	json_array_append_new(a[1], api_file_json(a[0], f));
+	struct list_out *l = arg;
+
+	if (!l->first)
+		evbuffer_add(l->b, ",", 1);
+	l->first = 0;
+	api_file_json_add(l->b, l->n, f);
 	return 0;
 }
 
+/* GET /v1/files: written as text straight from the rows (with 10,000 files, building
+ * and dumping a jansson tree took most of the request's time). */
 void
 files_list(struct node *n, struct evhttp_request *req, int include_deleted)
 {
-	json_t *arr = json_array();
-	void *a[2] = { n, arr };
+	struct list_out l = { n, evbuffer_new(), 1 };
 	char *cause = NULL;
 
-	if (db_files_list(n->db, include_deleted, list_cb, a, &cause) == -1) {
-		json_decref(arr);
+	evbuffer_add(l.b, "{\"files\":[", 10);
+	if (db_files_list_copies(n->db, include_deleted, list_cb, &l, &cause) == -1) {
+		evbuffer_free(l.b);
 		api_error(req, 500, "database error", "%s", cause);
 		free(cause);
 		return;
 	}
-	api_json(req, 200, json_pack("{s:o}", "files", arr));
+	evbuffer_add(l.b, "]}\n", 3);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "application/json");
+	evhttp_send_reply(req, 200, "OK", l.b);
+	evbuffer_free(l.b);
 }
 
 /* ---- garbage collection (gc thread) -------------------------------------------- */

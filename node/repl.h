@@ -74,7 +74,8 @@ void repl_fetch_cancel(struct node *n, void *arg);
 
 /* JSON for GET /v1/shares and the "replicas" of a file object. */
 void repl_api_shares(struct node *n, struct evhttp_request *req);
-json_t *repl_file_replicas(struct node *n, const struct db_file *f);
+void repl_file_copies(struct node *n, const struct db_file *f, uint64_t *have,
+    uint64_t *target);
 
 /* ---- pure helpers (node/repl_util.c; unit tested) ----------------------------------- */
 

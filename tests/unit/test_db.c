@@ -1088,6 +1088,74 @@ START_TEST(test_shares)
 }
 END_TEST
 
+/* db_files_list_copies and db_files_holders: copies of each file's least-held chunk,
+ * and the per-chunk holder rows the shares listing is built from. */
+static int
+copies_cb(void *arg, const struct db_file *f)
+{
+	char *out = arg;
+
+	ck_assert(f->has_copies);
+	snprintf(out + strlen(out), 256 - strlen(out), "%s=%llu%s ", f->key,
+	    (unsigned long long)f->min_copies, f->deleted ? "d" : "");
+	return 0;
+}
+
+static int
+holder_cb(void *arg, const struct db_holder *h)
+{
+	char *out = arg;
+	char peer[3] = "-";
+
+	if (h->peer != NULL)
+		snprintf(peer, sizeof peer, "%02x", h->peer[0]);
+	snprintf(out + strlen(out), 512 - strlen(out), "%s:%llu:%lld:%d:%s ", h->key,
+	    (unsigned long long)h->nchunks, (long long)h->idx, h->local, peer);
+	return 0;
+}
+
+static void raw_exec(const char *sql);
+
+START_TEST(test_holders)
+{
+	static const unsigned old[] = { 9 }, b[] = { 1, 2 }, a[] = { 2, 3, 2 }, d[] = { 4 };
+	struct db_peer pa, pb;
+	uint8_t h[32];
+	char out[512] = "", *cause = NULL;
+
+	put("b", 1, old, 1);
+	put("b", 2, b, 2);      /* replaces version 1: only the current version counts */
+	put("a", 1, a, 3);      /* chunk 2 twice */
+	put("e", 1, NULL, 0);   /* no chunks */
+	put("d", 1, d, 1);
+	del("d", 2);
+	mk_peer(&pa, 0xa0, 1, 100);
+	mk_peer(&pb, 0x0b, 1, 100);
+	ck_assert_int_eq(db_peer_upsert(D, &pa, NULL), 0);
+	ck_assert_int_eq(db_peer_upsert(D, &pb, NULL), 0);
+	hash_of(h, 1);
+	ck_assert_int_eq(db_share_set(D, pa.id, h, 1, NULL), 0);
+	hash_of(h, 2);
+	ck_assert_int_eq(db_share_set(D, pa.id, h, 1, NULL), 0);
+	ck_assert_int_eq(db_share_set(D, pb.id, h, 1, NULL), 0);
+	/* chunk 3 known, not held here */
+	raw_exec("UPDATE chunks SET local = 0 WHERE hash = x'00000003"
+	    "a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5'");
+
+	/* chunk copies: 1 -> here + a0 = 2; 2 -> here + a0 + 0b = 3; 3 -> 0 */
+	ck_assert_msg(db_files_list_copies(D, 0, copies_cb, out, &cause) == 0, "%s", cause);
+	ck_assert_str_eq(out, "a=0 b=2 e=0 ");
+	out[0] = '\0';
+	ck_assert_int_eq(db_files_list_copies(D, 1, copies_cb, out, &cause), 0);
+	ck_assert_str_eq(out, "a=0 b=2 d=0d e=0 ");
+
+	out[0] = '\0';
+	ck_assert_msg(db_files_holders(D, holder_cb, out, &cause) == 0, "%s", cause);
+	ck_assert_str_eq(out, "a:3:0:1:0b a:3:0:1:a0 a:3:1:0:- a:3:2:1:0b a:3:2:1:a0 "
+	    "b:2:0:1:a0 b:2:1:1:0b b:2:1:1:a0 e:0:-1:0:- ");
+}
+END_TEST
+
 /* ---- meta --------------------------------------------------------------------------- */
 
 START_TEST(test_meta)
@@ -1250,6 +1318,7 @@ db_suite(void)
 	suite_add_tcase(s, tcase("forget", test_forget));
 	suite_add_tcase(s, tcase("peers", test_peers));
 	suite_add_tcase(s, tcase("shares", test_shares));
+	suite_add_tcase(s, tcase("holders", test_holders));
 	suite_add_tcase(s, tcase("meta", test_meta));
 	suite_add_tcase(s, tcase("manifest_damaged", test_manifest_damaged));
 	suite_add_tcase(s, tcase("check_damaged_page", test_check_damaged_page));
