@@ -157,6 +157,8 @@ static const char *const db_sql[ST__COUNT] = {
 	    " VALUES (?1, ?2, ?3)",
 	[ST_FILE_CHUNKS] = "SELECT idx, hash FROM file_chunks WHERE file_id = ?1"
 	    " ORDER BY idx",
+	[ST_FILE_CHUNKS_RANGE] = "SELECT idx, hash FROM file_chunks WHERE file_id = ?1"
+	    " AND idx >= ?2 ORDER BY idx LIMIT ?3",
 	[ST_FILES_LIST] = "SELECT " FILE_COLS " FROM files f"
 	    " WHERE (?1 OR f.deleted = 0) AND " FILE_IS_CURRENT " ORDER BY f.key",
 	/* + copies of the least-held chunk: held here (local) + peers that hold it

@@ -97,6 +97,11 @@ int db_file_delete(struct db *db, const char *key, uint64_t version,
  * anti-entropy digest's input, much cheaper than db_files_list). 0 ok, -1 with *cause. */
 int db_files_entries(struct db *db, int (*cb)(void *arg, const char *key,
     uint64_t version, const uint8_t origin[32], int deleted), void *arg, char **cause);
+/* Chunk hashes [start, start + max) of a file row, in order, into out (room for max);
+ * *n gets how many (fewer at the end of the list). 0 ok, -1 with *cause (also when the
+ * list has a gap: damaged). */
+int db_file_chunks_range(struct db *db, int64_t file_id, uint64_t start, uint32_t max,
+    uint8_t (*out)[32], uint32_t *n, char **cause);
 /* Current versions in key order; tombstones only if include_deleted.
  * cb returns 0 to go on, non-zero to stop; f (and f->key) is valid only during cb. */
 int db_files_list(struct db *db, int include_deleted,

@@ -471,6 +471,38 @@ out:
 }
 
 int
+db_file_chunks_range(struct db *db, int64_t file_id, uint64_t start, uint32_t max,
+    uint8_t (*out)[32], uint32_t *n, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_FILE_CHUNKS_RANGE);
+	int rc, ret = -1;
+
+	*n = 0;
+	if (sqlite3_bind_int64(s, 1, file_id) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, (sqlite3_int64)start) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 3, max) != SQLITE_OK) {
+		db_fail(db, cause, "file chunks range");
+		goto out;
+	}
+	while ((rc = db_step(db, s, "file chunks range", cause)) == SQLITE_ROW) {
+		if ((uint64_t)sqlite3_column_int64(s, 0) != start + *n || *n >= max) {
+			set_cause(cause, "%s: damaged chunk list of file %lld at index %llu",
+			    db->path, (long long)file_id, (unsigned long long)(start + *n));
+			goto out;
+		}
+		if (db_col_blob(db, s, 1, out[*n], 32, cause) == -1)
+			goto out;
+		(*n)++;
+	}
+	if (rc == -1)
+		goto out;
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}
+
+int
 db_files_entries(struct db *db, int (*cb)(void *arg, const char *key, uint64_t version,
     const uint8_t origin[32], int deleted), void *arg, char **cause)
 {

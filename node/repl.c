@@ -21,6 +21,7 @@
 #include "node/repl.h"
 #include "node/api.h"
 #include "node/daemon.h"
+#include "node/mfetch.h"
 #include "node/net.h"
 #include "node/work.h"
 #include "db/db.h"
@@ -172,6 +173,7 @@ struct repl {
 	size_t nhave;
 	int stopping;
 	uint64_t rng;
+	struct mfetch *mfetch;      /* chunk lists longer than one FILE (mfetch.h) */
 };
 
 static void want_pump(struct repl *r);
@@ -308,6 +310,8 @@ file_msg(struct msg *m, const struct db_file *f, const struct manifest *man)
 		mf->flags = MSG_FILE_DELETED;
 		return;
 	}
+	if (man->nchunks > MSG_FILE_MAX_CHUNKS) /* the rest is asked for (mfetch.c) */
+		mf->flags = MSG_FILE_MORE;
 	mf->size = man->size;
 	mf->chunk_size = man->chunk_size;
 	mf->nchunks = (uint32_t)man->nchunks;
@@ -321,10 +325,10 @@ send_file(struct repl *r, const uint8_t to[NODE_ID_LEN], const struct db_file *f
 {
 	struct msg m;
 
-	if (!f->deleted && man->nchunks > MSG_FILE_MAX_CHUNKS) {
-		log_warnx("replication: \"%s\" has %" PRIu64 " chunks, more than one FILE "
-		    "message carries (%d): not replicated", f->key, man->nchunks,
-		    MSG_FILE_MAX_CHUNKS);
+	if (!f->deleted && man->nchunks > MSG_MANIFEST_MAX_CHUNKS) {
+		log_warnx("replication: \"%s\" has %" PRIu64 " chunks, more than a replicated "
+		    "version may have (%u): not replicated", f->key, man->nchunks,
+		    MSG_MANIFEST_MAX_CHUNKS);
 		return -1;
 	}
 	file_msg(&m, f, man);
@@ -654,15 +658,26 @@ apply_done(struct node *n, void *arg, int rc)
 	free(rf);
 }
 
+/* Record a whole FILE (its chunk list complete) on the committer; takes mf->chunks. */
+static void
+file_apply(struct node *n, struct msg_file *mf)
+{
+	struct rfile *rf = xcalloc(1, sizeof *rf);
+
+	rf->r = n->repl;
+	rf->mf = *mf;
+	mf->chunks = NULL; /* taken */
+	mf->nchunks = 0;
+	files_commit_call(n, 0, apply_fn, apply_done, rf);
+}
+
 static int
 on_file(struct repl *r, const uint8_t from[NODE_ID_LEN], struct msg_file *mf)
 {
 	struct db_file cur;
-	struct rfile *rf;
 	char *cause = NULL;
 	int rc;
 
-	(void)from;
 	/* already current here: nothing to do (the common case of anti-entropy) */
 	rc = db_file_get(r->n->db, mf->key, 1, &cur, &cause);
 	if (rc == -1) {
@@ -674,12 +689,11 @@ on_file(struct repl *r, const uint8_t from[NODE_ID_LEN], struct msg_file *mf)
 		return 0;
 	}
 	db_file_clear(&cur);
-	rf = xcalloc(1, sizeof *rf);
-	rf->r = r;
-	rf->mf = *mf;
-	mf->chunks = NULL; /* taken */
-	mf->nchunks = 0;
-	files_commit_call(r->n, 0, apply_fn, apply_done, rf);
+	if (mf->flags & MSG_FILE_MORE) { /* the rest of its chunk list first */
+		mfetch_on_file(r->mfetch, from, mf);
+		return 0;
+	}
+	file_apply(r->n, mf);
 	return 0;
 }
 
@@ -1230,7 +1244,7 @@ repl_local_commit(struct node *n, const struct db_file *f, const struct manifest
 			    "stored on this node only (1 copy)"));
 		return 0;
 	}
-	if (m->nchunks > MSG_FILE_MAX_CHUNKS || m->chunk_size > MSG_CHUNK_MAX)
+	if (m->nchunks > MSG_MANIFEST_MAX_CHUNKS || m->chunk_size > MSG_CHUNK_MAX)
 		return 0; /* not replicable (documented limits); logged by send_file */
 	p = xcalloc(1, sizeof *p);
 	p->r = r;
@@ -2059,6 +2073,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		r->last_have_ms = now;
 		have_flush(r);
 	}
+	mfetch_tick(r->mfetch);
 	if (now - r->last_ae_ms >= (uint64_t)r->n->cfg->anti_entropy_ms) {
 		uint8_t (*up)[NODE_ID_LEN] = xcalloc(r->npeers + 1, NODE_ID_LEN);
 		size_t k = up_peers(r, up);
@@ -2106,6 +2121,7 @@ repl_peer_down(struct node *n, const uint8_t id[NODE_ID_LEN])
 	rp->gets = 0;
 	if (r->stopping)
 		return;
+	mfetch_peer_down(r->mfetch, id);
 	for (w = TAILQ_FIRST(&r->asked); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, q);
 		if (memcmp(w->src, id, NODE_ID_LEN) == 0) {
@@ -2182,6 +2198,11 @@ repl_on_msg(struct node *n, const uint8_t id[NODE_ID_LEN], struct msg *m)
 	case MSG_HAVE:
 		shares_add(r, id, (const uint8_t (*)[HASH_LEN])m->u.have.v, m->u.have.n);
 		return 0;
+	case MSG_MANIFEST_GET:
+		mfetch_on_get(n, id, &m->u.mget);
+		return 0;
+	case MSG_MANIFEST_PART:
+		return mfetch_on_part(r->mfetch, id, &m->u.mpart);
 	}
 	return -1;
 }
@@ -2437,6 +2458,7 @@ repl_start(struct node *n, char **cause)
 	r->last_scan_ms = mono_ms(); /* first scan after one period: peers connect first */
 	r->last_ae_ms = mono_ms();
 	r->last_have_ms = mono_ms();
+	r->mfetch = mfetch_new(n, file_apply);
 	r->tick = event_new(n->base, -1, EV_PERSIST, on_tick, r);
 	event_add(r->tick, &tv);
 	n->repl = r;
@@ -2475,6 +2497,8 @@ repl_stop(struct node *n)
 	r->stopping = 1;
 	if (r->tick != NULL)
 		event_free(r->tick);
+	mfetch_free(r->mfetch);
+	r->mfetch = NULL;
 	while ((ps = TAILQ_FIRST(&r->pushes)) != NULL) {
 		struct pop *op;
 

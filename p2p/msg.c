@@ -286,32 +286,74 @@ file_sizes_ok(uint64_t size, uint32_t chunk_size, uint32_t nchunks)
 	return size <= full && size > full - chunk_size;
 }
 
+/* A key (FILE, MANIFEST_GET): str16, 1..MSG_KEY_MAX bytes that key_validate accepts. */
+static int
+key_write(struct wr *w, const char *key)
+{
+	size_t klen = strnlen(key, MSG_KEY_MAX + 1);
+	const char *errstr;
+
+	if (klen == 0 || klen > MSG_KEY_MAX || key_validate(key, klen, &errstr) == -1)
+		return -1;
+	wr_str16(w, key, klen);
+	return 0;
+}
+
+static int
+key_read(struct rd *r, char key[MSG_KEY_MAX + 1], const char **errstr)
+{
+	const uint8_t *k;
+	size_t klen;
+	const char *why;
+
+	if (rd_str16(r, &k, &klen, MSG_KEY_MAX) == -1)
+		return fail(errstr, "truncated or over-long key");
+	if (key_validate((const char *)k, klen, &why) == -1) {
+		r->err = 1;
+		return fail(errstr, "bad key");
+	}
+	memcpy(key, k, klen);
+	key[klen] = '\0';
+	return 0;
+}
+
+/* Flags known, MORE only on a version, and the chunk count in the range its flags
+ * allow (a tombstone's count is not sent). */
+static int
+file_counts_ok(uint8_t flags, uint32_t nchunks)
+{
+	if (flags & ~(MSG_FILE_DELETED | MSG_FILE_MORE))
+		return 0;
+	if (flags & MSG_FILE_DELETED)
+		return !(flags & MSG_FILE_MORE);
+	if (flags & MSG_FILE_MORE)
+		return nchunks > MSG_FILE_MAX_CHUNKS && nchunks <= MSG_MANIFEST_MAX_CHUNKS;
+	return nchunks <= MSG_FILE_MAX_CHUNKS;
+}
+
 int
 msg_file_encode(struct wr *w, const struct msg_file *m)
 {
-	size_t klen = strnlen(m->key, MSG_KEY_MAX + 1);
-	const char *errstr;
-
-	if (klen == 0 || klen > MSG_KEY_MAX || key_validate(m->key, klen, &errstr) == -1 ||
-	    m->version >= MSG_VERSION_LIMIT || m->prev_version >= MSG_VERSION_LIMIT)
+	if (m->version >= MSG_VERSION_LIMIT || m->prev_version >= MSG_VERSION_LIMIT ||
+	    key_write(w, m->key) == -1)
 		return -1;
-	wr_str16(w, m->key, klen);
 	wr_u64(w, m->version);
 	wr_bytes(w, m->origin, MSG_ID_LEN);
 	wr_u64(w, m->prev_version);
 	wr_bytes(w, m->prev_origin, MSG_ID_LEN);
-	wr_u8(w, m->flags & MSG_FILE_DELETED);
+	if (!file_counts_ok(m->flags, m->nchunks))
+		return -1;
+	wr_u8(w, m->flags);
 	wr_u64(w, m->created_ms);
 	if (!(m->flags & MSG_FILE_DELETED)) {
-		if (m->nchunks > MSG_FILE_MAX_CHUNKS ||
-		    !file_sizes_ok(m->size, m->chunk_size, m->nchunks) ||
+		if (!file_sizes_ok(m->size, m->chunk_size, m->nchunks) ||
 		    (m->nchunks > 0 && m->chunks == NULL))
 			return -1;
 		wr_u64(w, m->size);
 		wr_u32(w, m->chunk_size);
 		wr_u32(w, m->nchunks);
 		wr_bytes(w, m->file_hash, MSG_HASH_LEN);
-		for (uint32_t i = 0; i < m->nchunks; i++)
+		for (uint32_t i = 0; i < msg_file_inline(m); i++)
 			wr_bytes(w, m->chunks[i], MSG_HASH_LEN);
 	}
 	return wr_ok(w) ? 0 : -1;
@@ -320,19 +362,9 @@ msg_file_encode(struct wr *w, const struct msg_file *m)
 int
 msg_file_decode(struct rd *r, struct msg_file *m, const char **errstr)
 {
-	const uint8_t *k;
-	size_t klen;
-	const char *why;
-
 	memset(m, 0, sizeof *m);
-	if (rd_str16(r, &k, &klen, MSG_KEY_MAX) == -1)
-		return fail(errstr, "truncated or over-long key");
-	if (key_validate((const char *)k, klen, &why) == -1) {
-		r->err = 1;
-		return fail(errstr, "bad key");
-	}
-	memcpy(m->key, k, klen);
-	m->key[klen] = '\0';
+	if (key_read(r, m->key, errstr) == -1)
+		return -1;
 	rd_u64(r, &m->version);
 	rd_bytes(r, m->origin, MSG_ID_LEN);
 	rd_u64(r, &m->prev_version);
@@ -342,7 +374,8 @@ msg_file_decode(struct rd *r, struct msg_file *m, const char **errstr)
 		return fail(errstr, "truncated message");
 	if (m->version >= MSG_VERSION_LIMIT || m->prev_version >= MSG_VERSION_LIMIT)
 		return fail(errstr, "version out of range");
-	if (m->flags & ~MSG_FILE_DELETED)
+	if (m->flags & ~(MSG_FILE_DELETED | MSG_FILE_MORE) ||
+	    (m->flags & (MSG_FILE_DELETED | MSG_FILE_MORE)) == (MSG_FILE_DELETED | MSG_FILE_MORE))
 		return fail(errstr, "unknown FILE flags");
 	if (!(m->flags & MSG_FILE_DELETED)) {
 		rd_u64(r, &m->size);
@@ -350,15 +383,18 @@ msg_file_decode(struct rd *r, struct msg_file *m, const char **errstr)
 		rd_u32(r, &m->nchunks);
 		if (rd_bytes(r, m->file_hash, MSG_HASH_LEN) == -1)
 			return fail(errstr, "truncated message");
-		if (m->nchunks > MSG_FILE_MAX_CHUNKS)
-			return fail(errstr, "too many chunks in FILE");
+		uint32_t n;
+
+		if (!file_counts_ok(m->flags, m->nchunks))
+			return fail(errstr, "chunk count out of range in FILE");
 		if (!file_sizes_ok(m->size, m->chunk_size, m->nchunks))
 			return fail(errstr, "size does not match the chunk count");
-		if (rd_left(r) / MSG_HASH_LEN < m->nchunks)
+		n = msg_file_inline(m);
+		if (rd_left(r) / MSG_HASH_LEN < n)
 			return fail(errstr, "truncated message");
-		if (m->nchunks > 0) {
-			m->chunks = xcalloc(m->nchunks, MSG_HASH_LEN);
-			rd_bytes(r, m->chunks, (size_t)m->nchunks * MSG_HASH_LEN);
+		if (n > 0) {
+			m->chunks = xcalloc(n, MSG_HASH_LEN);
+			rd_bytes(r, m->chunks, (size_t)n * MSG_HASH_LEN);
 		}
 	}
 	if (end(r, errstr) == -1) {
@@ -516,6 +552,87 @@ msg_have_decode(struct rd *r, struct msg_have *m, const char **errstr)
 	return 0;
 }
 
+/* ---- MANIFEST_GET, MANIFEST_PART ---------------------------------------------------- */
+
+int
+msg_mget_encode(struct wr *w, const struct msg_mget *m)
+{
+	if (m->version >= MSG_VERSION_LIMIT || m->start >= MSG_MANIFEST_MAX_CHUNKS ||
+	    key_write(w, m->key) == -1)
+		return -1;
+	wr_u64(w, m->version);
+	wr_bytes(w, m->origin, MSG_ID_LEN);
+	wr_u32(w, m->start);
+	return wr_ok(w) ? 0 : -1;
+}
+
+int
+msg_mget_decode(struct rd *r, struct msg_mget *m, const char **errstr)
+{
+	memset(m, 0, sizeof *m);
+	if (key_read(r, m->key, errstr) == -1)
+		return -1;
+	rd_u64(r, &m->version);
+	rd_bytes(r, m->origin, MSG_ID_LEN);
+	if (rd_u32(r, &m->start) == -1)
+		return fail(errstr, "truncated message");
+	if (m->version >= MSG_VERSION_LIMIT)
+		return fail(errstr, "version out of range");
+	if (m->start >= MSG_MANIFEST_MAX_CHUNKS)
+		return fail(errstr, "start out of range in MANIFEST_GET");
+	return end(r, errstr);
+}
+
+int
+msg_mpart_encode(struct wr *w, const struct msg_mpart *m)
+{
+	if (m->version >= MSG_VERSION_LIMIT || m->start >= MSG_MANIFEST_MAX_CHUNKS ||
+	    (m->status == 0 && (m->n == 0 || m->n > MSG_FILE_MAX_CHUNKS || m->v == NULL)) ||
+	    (m->status != 0 && (m->status != MSG_CHUNK_MISSING || m->n != 0)))
+		return -1;
+	wr_u64(w, m->version);
+	wr_bytes(w, m->origin, MSG_ID_LEN);
+	wr_u32(w, m->start);
+	wr_u8(w, m->status);
+	wr_u32(w, m->n);
+	for (uint32_t i = 0; i < m->n; i++)
+		wr_bytes(w, m->v[i], MSG_HASH_LEN);
+	return wr_ok(w) ? 0 : -1;
+}
+
+int
+msg_mpart_decode(struct rd *r, struct msg_mpart *m, const char **errstr)
+{
+	uint32_t n;
+
+	memset(m, 0, sizeof *m); /* m->n and m->v are set only once all is well */
+	rd_u64(r, &m->version);
+	rd_bytes(r, m->origin, MSG_ID_LEN);
+	rd_u32(r, &m->start);
+	rd_u8(r, &m->status);
+	if (rd_u32(r, &n) == -1)
+		return fail(errstr, "truncated message");
+	if (m->version >= MSG_VERSION_LIMIT || m->start >= MSG_MANIFEST_MAX_CHUNKS)
+		return fail(errstr, "version or start out of range in MANIFEST_PART");
+	if (m->status == 0 ? n == 0 || n > MSG_FILE_MAX_CHUNKS :
+	    m->status != MSG_CHUNK_MISSING || n != 0)
+		return fail(errstr, "bad status or count in MANIFEST_PART");
+	if (rd_left(r) != (size_t)n * MSG_HASH_LEN)
+		return fail(errstr, rd_left(r) < (size_t)n * MSG_HASH_LEN ?
+		    "truncated message" : "trailing bytes after message");
+	if (n > 0) {
+		m->v = xcalloc(n, MSG_HASH_LEN);
+		rd_bytes(r, m->v, (size_t)n * MSG_HASH_LEN);
+	}
+	if (end(r, errstr) == -1) {
+		free(m->v);
+		m->v = NULL;
+		return -1;
+	}
+	m->n = n;
+	return 0;
+}
+
 /* ---- by type ------------------------------------------------------------------- */
 
 int
@@ -549,6 +666,10 @@ msg_encode(struct wr *w, const struct msg *m)
 		return msg_ref_encode(w, &m->u.ref, 0);
 	case MSG_HAVE:
 		return msg_have_encode(w, &m->u.have);
+	case MSG_MANIFEST_GET:
+		return msg_mget_encode(w, &m->u.mget);
+	case MSG_MANIFEST_PART:
+		return msg_mpart_encode(w, &m->u.mpart);
 	}
 	return -1;
 }
@@ -606,6 +727,10 @@ msg_decode(uint8_t type, const uint8_t *p, size_t len, struct msg *m, const char
 		return msg_ref_decode(&r, &m->u.ref, 0, errstr);
 	case MSG_HAVE:
 		return msg_have_decode(&r, &m->u.have, errstr);
+	case MSG_MANIFEST_GET:
+		return msg_mget_decode(&r, &m->u.mget, errstr);
+	case MSG_MANIFEST_PART:
+		return msg_mpart_decode(&r, &m->u.mpart, errstr);
 	}
 	return fail(errstr, "unknown message type");
 }
@@ -631,6 +756,10 @@ msg_clear(struct msg *m)
 		free(m->u.have.v);
 		m->u.have.v = NULL;
 		m->u.have.n = 0;
+	} else if (m->type == MSG_MANIFEST_PART) {
+		free(m->u.mpart.v);
+		m->u.mpart.v = NULL;
+		m->u.mpart.n = 0;
 	}
 }
 
@@ -652,6 +781,8 @@ msg_type_name(uint8_t type)
 	case MSG_CHUNK_GET: return "CHUNK_GET";
 	case MSG_CHUNK_DATA: return "CHUNK_DATA";
 	case MSG_HAVE: return "HAVE";
+	case MSG_MANIFEST_GET: return "MANIFEST_GET";
+	case MSG_MANIFEST_PART: return "MANIFEST_PART";
 	}
 	return "unknown";
 }

@@ -35,6 +35,8 @@ enum msg_type {
 	MSG_CHUNK_GET = 0x14,  /* ask for a chunk */
 	MSG_CHUNK_DATA = 0x15, /* the answer */
 	MSG_HAVE = 0x16,       /* chunks the sender holds (shares) */
+	MSG_MANIFEST_GET = 0x17,  /* ask for more chunk hashes of a FILE with MORE */
+	MSG_MANIFEST_PART = 0x18, /* the answer */
 };
 
 /* PEERS entry transports. Receivers ignore entries with a transport they do not know. */
@@ -57,7 +59,11 @@ enum msg_type {
 
 /* Replication limits (docs/PROTOCOL.md section 5). */
 #define MSG_KEY_MAX 1024            /* KEY_MAX */
-#define MSG_FILE_MAX_CHUNKS 32768   /* chunk hashes inline in one FILE */
+#define MSG_FILE_MAX_CHUNKS 32768   /* chunk hashes inline in one FILE, or in one
+				     * MANIFEST_PART */
+#define MSG_MANIFEST_MAX_CHUNKS (1u << 22) /* chunks of a replicated version: 4 TiB at
+				     * 1 MiB; its hashes (128 MiB) are held while
+				     * they arrive */
 #define MSG_CHUNK_MAX (1024 * 1024) /* chunk bytes in CHUNK_PUT / CHUNK_DATA */
 #define MSG_CHUNK_SIZE_MIN 4096     /* CHUNK_SIZE_MIN */
 #define MSG_CHUNK_SIZE_MAX (16u << 20) /* CHUNK_SIZE_MAX */
@@ -68,6 +74,9 @@ enum msg_type {
 
 /* FILE flags. */
 #define MSG_FILE_DELETED 0x01
+#define MSG_FILE_MORE 0x02          /* a version of more than MSG_FILE_MAX_CHUNKS chunks:
+				     * the first MSG_FILE_MAX_CHUNKS hashes inline, the
+				     * rest asked for with MANIFEST_GET */
 /* DIGEST flags. */
 #define MSG_DIGEST_REPLY 0x01       /* answer with your own DIGEST (reply flag clear) */
 /* CHUNK_ACK / CHUNK_DATA status. */
@@ -128,9 +137,30 @@ struct msg_file {
 	/* versions only (not tombstones): */
 	uint64_t size;
 	uint32_t chunk_size;
-	uint32_t nchunks;
+	uint32_t nchunks;               /* all of them, also with MSG_FILE_MORE */
 	uint8_t file_hash[MSG_HASH_LEN];
-	uint8_t (*chunks)[MSG_HASH_LEN]; /* nchunks entries, malloc'd; msg_clear frees */
+	uint8_t (*chunks)[MSG_HASH_LEN]; /* msg_file_inline() entries (at least), malloc'd;
+					  * msg_clear frees */
+};
+/* Chunk hashes a FILE carries inline: nchunks, or MSG_FILE_MAX_CHUNKS with MORE. */
+#define msg_file_inline(f) ((f)->flags & MSG_FILE_MORE ? (uint32_t)MSG_FILE_MAX_CHUNKS : \
+	((f)->flags & MSG_FILE_DELETED ? 0 : (f)->nchunks))
+
+struct msg_mget { /* MANIFEST_GET: hashes [start, ...) of a version */
+	char key[MSG_KEY_MAX + 1];
+	uint64_t version;
+	uint8_t origin[MSG_ID_LEN];
+	uint32_t start;
+};
+
+struct msg_mpart { /* MANIFEST_PART */
+	uint64_t version;
+	uint8_t origin[MSG_ID_LEN];
+	uint32_t start;
+	uint8_t status;                 /* 0 ok, MSG_CHUNK_MISSING: not the current version
+					 * here (n is then 0) */
+	uint32_t n;                     /* 1..MSG_FILE_MAX_CHUNKS when status is 0 */
+	uint8_t (*v)[MSG_HASH_LEN];     /* malloc'd by the decoder; msg_clear frees */
 };
 
 struct msg_digest {
@@ -170,6 +200,8 @@ struct msg {
 		struct msg_chunk chunk;   /* CHUNK_PUT, CHUNK_DATA */
 		struct msg_chunk_ref ref; /* CHUNK_ACK, CHUNK_GET */
 		struct msg_have have;
+		struct msg_mget mget;
+		struct msg_mpart mpart;
 	} u;
 };
 
@@ -191,7 +223,9 @@ int msg_goodbye_decode(struct rd *r, struct msg_goodbye *m, const char **errstr)
 int msg_error_encode(struct wr *w, const struct msg_error *m);
 int msg_error_decode(struct rd *r, struct msg_error *m, const char **errstr);
 /* FILE: key checked with key_validate, version < 2^63, sizes consistent with nchunks
- * and chunk_size; nchunks <= MSG_FILE_MAX_CHUNKS checked before allocating. */
+ * and chunk_size; nchunks <= MSG_FILE_MAX_CHUNKS, or with MSG_FILE_MORE (versions only)
+ * MSG_FILE_MAX_CHUNKS < nchunks <= MSG_MANIFEST_MAX_CHUNKS, checked before allocating
+ * the msg_file_inline() hashes. */
 int msg_file_encode(struct wr *w, const struct msg_file *m);
 int msg_file_decode(struct rd *r, struct msg_file *m, const char **errstr);
 int msg_digest_encode(struct wr *w, const struct msg_digest *m);
@@ -209,6 +243,10 @@ int msg_ref_decode(struct rd *r, struct msg_chunk_ref *m, int with_status,
     const char **errstr);
 int msg_have_encode(struct wr *w, const struct msg_have *m);
 int msg_have_decode(struct rd *r, struct msg_have *m, const char **errstr);
+int msg_mget_encode(struct wr *w, const struct msg_mget *m);
+int msg_mget_decode(struct rd *r, struct msg_mget *m, const char **errstr);
+int msg_mpart_encode(struct wr *w, const struct msg_mpart *m);
+int msg_mpart_decode(struct rd *r, struct msg_mpart *m, const char **errstr);
 
 /* Payload of m by m->type. -1 on unknown type or a broken limit. */
 int msg_encode(struct wr *w, const struct msg *m);

@@ -22,6 +22,7 @@ known(uint8_t type)
 	case MSG_PEERS: case MSG_GOODBYE: case MSG_ERROR:
 	case MSG_FILE: case MSG_DIGEST: case MSG_CHUNK_PUT: case MSG_CHUNK_ACK:
 	case MSG_CHUNK_GET: case MSG_CHUNK_DATA: case MSG_HAVE:
+	case MSG_MANIFEST_GET: case MSG_MANIFEST_PART:
 		return 1;
 	}
 	return 0;
@@ -44,6 +45,9 @@ check_empty(const struct msg *m)
 		break;
 	case MSG_HAVE:
 		FUZZ_CHECK(m->u.have.v == NULL);
+		break;
+	case MSG_MANIFEST_PART:
+		FUZZ_CHECK(m->u.mpart.v == NULL && m->u.mpart.n == 0);
 		break;
 	}
 }
@@ -82,12 +86,17 @@ check_fields(const struct msg *m)
 		FUZZ_CHECK(klen >= 1 && klen <= MSG_KEY_MAX);
 		FUZZ_CHECK(key_validate(f->key, klen, &why) == 0);
 		FUZZ_CHECK(f->version < MSG_VERSION_LIMIT && f->prev_version < MSG_VERSION_LIMIT);
-		FUZZ_CHECK((f->flags & ~MSG_FILE_DELETED) == 0);
+		FUZZ_CHECK((f->flags & ~(MSG_FILE_DELETED | MSG_FILE_MORE)) == 0);
 		if (f->flags & MSG_FILE_DELETED) {
+			FUZZ_CHECK(!(f->flags & MSG_FILE_MORE));
 			FUZZ_CHECK(f->nchunks == 0 && f->chunks == NULL && f->size == 0);
 			break;
 		}
-		FUZZ_CHECK(f->nchunks <= MSG_FILE_MAX_CHUNKS);
+		if (f->flags & MSG_FILE_MORE)
+			FUZZ_CHECK(f->nchunks > MSG_FILE_MAX_CHUNKS &&
+			    f->nchunks <= MSG_MANIFEST_MAX_CHUNKS && f->chunks != NULL);
+		else
+			FUZZ_CHECK(f->nchunks <= MSG_FILE_MAX_CHUNKS);
 		FUZZ_CHECK(f->nchunks == 0 || f->chunks != NULL);
 		if (f->nchunks == 0) {
 			FUZZ_CHECK(f->size == 0);
@@ -111,6 +120,26 @@ check_fields(const struct msg *m)
 	case MSG_HAVE:
 		FUZZ_CHECK(m->u.have.n <= MSG_HAVE_MAX);
 		FUZZ_CHECK(m->u.have.n == 0 || m->u.have.v != NULL);
+		break;
+	case MSG_MANIFEST_GET: {
+		size_t klen = strnlen(m->u.mget.key, MSG_KEY_MAX + 1);
+		const char *why;
+
+		FUZZ_CHECK(klen >= 1 && klen <= MSG_KEY_MAX);
+		FUZZ_CHECK(key_validate(m->u.mget.key, klen, &why) == 0);
+		FUZZ_CHECK(m->u.mget.version < MSG_VERSION_LIMIT);
+		FUZZ_CHECK(m->u.mget.start < MSG_MANIFEST_MAX_CHUNKS);
+		break;
+	}
+	case MSG_MANIFEST_PART:
+		FUZZ_CHECK(m->u.mpart.version < MSG_VERSION_LIMIT);
+		FUZZ_CHECK(m->u.mpart.start < MSG_MANIFEST_MAX_CHUNKS);
+		if (m->u.mpart.status == 0)
+			FUZZ_CHECK(m->u.mpart.n >= 1 && m->u.mpart.n <= MSG_FILE_MAX_CHUNKS &&
+			    m->u.mpart.v != NULL);
+		else
+			FUZZ_CHECK(m->u.mpart.status == MSG_CHUNK_MISSING && m->u.mpart.n == 0 &&
+			    m->u.mpart.v == NULL);
 		break;
 	}
 }

@@ -317,11 +317,126 @@ START_TEST(msg_file_limits)
 	wr_bytes(&w, buf, 32);
 	ck_assert(wr_ok(&w));
 	ck_assert_int_eq(msg_decode(MSG_FILE, w.p, w.len, &d, &errstr), -1);
-	ck_assert_str_eq(errstr, "too many chunks in FILE");
+	ck_assert_str_eq(errstr, "chunk count out of range in FILE");
 	/* unknown flags */
 	w.p[2 + 1 + 8 + 32 + 8 + 32] = 0x80;
 	ck_assert_int_eq(msg_decode(MSG_FILE, w.p, w.len, &d, &errstr), -1);
 	wr_free(&w);
+}
+END_TEST
+
+/* A version longer than one FILE: MORE, the first MSG_FILE_MAX_CHUNKS hashes inline;
+ * MANIFEST_GET / MANIFEST_PART carry the rest. */
+START_TEST(msg_file_more)
+{
+	const uint32_t n = MSG_FILE_MAX_CHUNKS + 2;
+	uint8_t (*ch)[32] = xcalloc(n, 32);
+	const char *errstr;
+	struct msg m, d;
+	struct wr w;
+
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(ch[i], &i, sizeof i);
+	memset(&m, 0, sizeof m);
+	m.type = MSG_FILE;
+	snprintf(m.u.file.key, sizeof m.u.file.key, "big");
+	m.u.file.version = 5;
+	m.u.file.chunk_size = 4096;
+	m.u.file.nchunks = n;
+	m.u.file.size = (uint64_t)n * 4096 - 1;
+	m.u.file.chunks = ch;
+	/* without MORE, too many chunks for one FILE */
+	wr_init(&w, FRAME_HDR_LEN + FRAME_MAX_PAYLOAD);
+	ck_assert_int_eq(msg_encode(&w, &m), -1);
+	wr_free(&w);
+	m.u.file.flags = MSG_FILE_MORE;
+	roundtrip(&m, &d, &w);
+	ck_assert_uint_eq(d.u.file.nchunks, n);
+	ck_assert_int_eq(d.u.file.flags, MSG_FILE_MORE);
+	ck_assert_uint_eq(msg_file_inline(&d.u.file), MSG_FILE_MAX_CHUNKS);
+	ck_assert_mem_eq(d.u.file.chunks, ch, (size_t)MSG_FILE_MAX_CHUNKS * 32);
+	ck_assert_uint_eq(w.len, FRAME_HDR_LEN + 5 + 89 + 48 + (size_t)MSG_FILE_MAX_CHUNKS * 32);
+	ck_assert_uint_le(w.len - FRAME_HDR_LEN, FRAME_MAX_PAYLOAD);
+	msg_clear(&d);
+	/* MORE on a list that fits, MORE on a tombstone: refused both ways */
+	w.p[FRAME_HDR_LEN + 5 + 8 + 32 + 8 + 32] = MSG_FILE_MORE | MSG_FILE_DELETED;
+	ck_assert_int_eq(msg_decode(MSG_FILE, w.p + FRAME_HDR_LEN, w.len - FRAME_HDR_LEN, &d,
+	    &errstr), -1);
+	ck_assert_ptr_null(d.u.file.chunks);
+	wr_free(&w);
+	m.u.file.nchunks = MSG_FILE_MAX_CHUNKS;
+	m.u.file.size = (uint64_t)MSG_FILE_MAX_CHUNKS * 4096;
+	wr_init(&w, FRAME_HDR_LEN + FRAME_MAX_PAYLOAD);
+	ck_assert_int_eq(msg_encode(&w, &m), -1);
+	wr_free(&w);
+	m.u.file.flags = MSG_FILE_MORE | MSG_FILE_DELETED;
+	wr_init(&w, FRAME_HDR_LEN + FRAME_MAX_PAYLOAD);
+	ck_assert_int_eq(msg_encode(&w, &m), -1);
+	wr_free(&w);
+	/* above MSG_MANIFEST_MAX_CHUNKS */
+	m.u.file.flags = MSG_FILE_MORE;
+	m.u.file.nchunks = MSG_MANIFEST_MAX_CHUNKS + 1;
+	m.u.file.size = (uint64_t)m.u.file.nchunks * 4096;
+	wr_init(&w, FRAME_HDR_LEN + FRAME_MAX_PAYLOAD);
+	ck_assert_int_eq(msg_encode(&w, &m), -1);
+	wr_free(&w);
+
+	/* MANIFEST_GET */
+	memset(&m, 0, sizeof m);
+	m.type = MSG_MANIFEST_GET;
+	snprintf(m.u.mget.key, sizeof m.u.mget.key, "big");
+	m.u.mget.version = 5;
+	id_of(m.u.mget.origin, 4);
+	m.u.mget.start = MSG_FILE_MAX_CHUNKS;
+	roundtrip(&m, &d, &w);
+	ck_assert_str_eq(d.u.mget.key, "big");
+	ck_assert_uint_eq(d.u.mget.version, 5);
+	ck_assert_mem_eq(d.u.mget.origin, m.u.mget.origin, 32);
+	ck_assert_uint_eq(d.u.mget.start, MSG_FILE_MAX_CHUNKS);
+	ck_assert_uint_eq(w.len, FRAME_HDR_LEN + 5 + 8 + 32 + 4);
+	wr_free(&w);
+	m.u.mget.start = MSG_MANIFEST_MAX_CHUNKS;
+	wr_init(&w, 4096);
+	ck_assert_int_eq(msg_encode(&w, &m), -1);
+	wr_free(&w);
+
+	/* MANIFEST_PART: the hashes, or status 4 and none */
+	memset(&m, 0, sizeof m);
+	m.type = MSG_MANIFEST_PART;
+	m.u.mpart.version = 5;
+	id_of(m.u.mpart.origin, 4);
+	m.u.mpart.start = MSG_FILE_MAX_CHUNKS;
+	m.u.mpart.n = 2;
+	m.u.mpart.v = ch + MSG_FILE_MAX_CHUNKS;
+	roundtrip(&m, &d, &w);
+	ck_assert_uint_eq(d.u.mpart.n, 2);
+	ck_assert_int_eq(d.u.mpart.status, 0);
+	ck_assert_mem_eq(d.u.mpart.v, ch + MSG_FILE_MAX_CHUNKS, 64);
+	ck_assert_uint_eq(w.len, FRAME_HDR_LEN + 8 + 32 + 4 + 1 + 4 + 64);
+	msg_clear(&d);
+	/* a count that the bytes do not back, or one over the limit */
+	w.p[FRAME_HDR_LEN + 8 + 32 + 4 + 1 + 3] = 3;
+	ck_assert_int_eq(msg_decode(MSG_MANIFEST_PART, w.p + FRAME_HDR_LEN,
+	    w.len - FRAME_HDR_LEN, &d, &errstr), -1);
+	ck_assert_ptr_null(d.u.mpart.v);
+	wr_free(&w);
+	m.u.mpart.n = MSG_FILE_MAX_CHUNKS + 1;
+	wr_init(&w, FRAME_HDR_LEN + FRAME_MAX_PAYLOAD);
+	ck_assert_int_eq(msg_encode(&w, &m), -1);
+	wr_free(&w);
+	m.u.mpart.status = MSG_CHUNK_MISSING;
+	m.u.mpart.n = 0;
+	m.u.mpart.v = NULL;
+	roundtrip(&m, &d, &w);
+	ck_assert_int_eq(d.u.mpart.status, MSG_CHUNK_MISSING);
+	ck_assert_uint_eq(d.u.mpart.n, 0);
+	ck_assert_ptr_null(d.u.mpart.v);
+	/* status 0 with no hashes, or a status with hashes: refused */
+	w.p[FRAME_HDR_LEN + 8 + 32 + 4] = 0;
+	ck_assert_int_eq(msg_decode(MSG_MANIFEST_PART, w.p + FRAME_HDR_LEN,
+	    w.len - FRAME_HDR_LEN, &d, &errstr), -1);
+	wr_free(&w);
+	free(ch);
 }
 END_TEST
 
@@ -590,6 +705,7 @@ repl_suite(void)
 	tc = tcase_create("messages");
 	tcase_add_test(tc, msg_file_roundtrip);
 	tcase_add_test(tc, msg_file_limits);
+	tcase_add_test(tc, msg_file_more);
 	tcase_add_test(tc, msg_digest_roundtrip);
 	tcase_add_test(tc, msg_chunk_roundtrip);
 	tcase_add_test(tc, msg_ref_have_roundtrip);
