@@ -1037,7 +1037,8 @@ struct getter {
 	struct event *kill;
 	int fetching;       /* waiting for repl_fetch (a chunk that read bad) */
 	uint64_t refetched; /* 1 + index of the last chunk fetched again after a bad read */
-	uint8_t *missing;   /* per chunk: 1 while it is being fetched from peers */
+	uint8_t *missing;   /* per chunk: 1 while it is being fetched from peers, 2 once
+			     * the fetch wrote it into out_fd (neither read nor written here) */
 	uint64_t *fidx;     /* fetch list index -> chunk index */
 	unsigned ahead;     /* reads in flight at most (<= GET_AHEAD) */
 	int out_fd;         /* GET ?fd=: the client's file, written by the workers */
@@ -1279,9 +1280,10 @@ getter_refetched(void *arg, int ok, const char *why)
 	getter_submit_read(g, g->refetched - 1);
 }
 
-/* A chunk missing when the get started was fetched (stored here), or could not be. */
+/* A chunk missing when the get started was fetched (stored here, and with sunk 1
+ * written into out_fd too), or could not be. */
 static void
-getter_chunk_fetched(void *arg, uint64_t k, int ok, const char *why)
+getter_chunk_fetched(void *arg, uint64_t k, int ok, int sunk, const char *why)
 {
 	struct getter *g = arg;
 	uint64_t i = g->fidx[k];
@@ -1309,7 +1311,17 @@ getter_chunk_fetched(void *arg, uint64_t k, int ok, const char *why)
 		}
 		return;
 	}
-	g->missing[i] = 0;
+	if (sunk < 0) {
+		struct gread r;
+
+		memset(&r, 0, sizeof r);
+		r.idx = i;
+		r.rc = 3;
+		r.err = -sunk;
+		getter_fail(g, &r);
+		return;
+	}
+	g->missing[i] = sunk > 0 ? 2 : 0;
 	getter_read_ahead(g);
 	getter_pump(g);
 }
@@ -1317,10 +1329,15 @@ getter_chunk_fetched(void *arg, uint64_t k, int ok, const char *why)
 static void
 getter_read_ahead(struct getter *g)
 {
-	/* in order, and only chunks held here (a missing one is read once fetched) */
+	/* in order, and only chunks held here (a missing one is read once fetched; one
+	 * the fetch wrote into out_fd is not read at all) */
 	while (g->next_read < g->m.nchunks && g->next_read < g->next_send + g->ahead &&
-	    (g->missing == NULL || !g->missing[g->next_read]))
-		getter_submit_read(g, g->next_read++);
+	    (g->missing == NULL || g->missing[g->next_read] != 1)) {
+		if (g->missing != NULL && g->missing[g->next_read] == 2)
+			g->next_read++;
+		else
+			getter_submit_read(g, g->next_read++);
+	}
 }
 
 static void
@@ -1399,6 +1416,17 @@ getter_pump(struct getter *g)
 		return;
 	if (g->sending)
 		return;
+	if (g->missing != NULL && g->next_send < g->m.nchunks &&
+	    g->missing[g->next_send] == 2) {
+		/* in the client's file already (repl_fetch_each wrote it) */
+		while (g->next_send < g->m.nchunks && g->missing[g->next_send] == 2) {
+			g->sent += manifest_chunk_len(&g->m, g->next_send);
+			g->next_send++;
+			atomic_fetch_add(&n->m.chunks_verified, 1);
+		}
+		fdpass_progress(g->out_sock, g->sent);
+		getter_read_ahead(g);
+	}
 	if (g->next_send == g->m.nchunks) {
 		struct evhttp_request *req = held_take(&g->h);
 		atomic_fetch_add(&n->m.gets, 1);
@@ -1571,7 +1599,17 @@ files_get(struct node *n, struct evhttp_request *req, const char *key, int head,
 		}
 		if (nmiss > 0) {
 			/* streamed as they arrive: chunk i goes out once it is here */
-			rc = repl_fetch_each(n, miss, nmiss, getter_chunk_fetched, g);
+			uint64_t *offs = NULL;
+
+			if (g->out_fd != -1) {
+				/* the fetch writes what it verified straight into the file */
+				offs = xcalloc(nmiss, sizeof *offs);
+				for (uint64_t k = 0; k < nmiss; k++)
+					offs[k] = g->fidx[k] * g->m.chunk_size;
+			}
+			rc = repl_fetch_each(n, miss, nmiss, getter_chunk_fetched, g,
+			    g->out_fd, offs);
+			free(offs);
 			free(miss);
 			if (rc == -1) {
 				struct evhttp_request *r2 = held_take(&g->h);

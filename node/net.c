@@ -1058,6 +1058,33 @@ on_read(struct bufferevent *bev, void *arg)
 			return;
 		if (avail < FRAME_HDR_LEN + (size_t)h.len)
 			return; /* the length was checked against the maximum: wait */
+		if ((h.type == MSG_CHUNK_PUT || h.type == MSG_CHUNK_DATA) &&
+		    h.len >= msg_chunk_head_len(h.type)) {
+			/* A chunk: its head decoded in place, its data copied once out of
+			 * the input into its own buffer (a pullup of the whole frame made
+			 * one more copy, into a fresh 1 MiB chain) */
+			size_t hl = msg_chunk_head_len(h.type);
+
+			p = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HDR_LEN + hl));
+			if (msg_chunk_decode_head(h.type, p + FRAME_HDR_LEN, hl, h.len, &m,
+			    &errstr) == -1) {
+				conn_reject(c, "malformed %s: %s", msg_type_name(h.type),
+				    errstr ? errstr : "?");
+				return;
+			}
+			evbuffer_drain(in, FRAME_HDR_LEN + hl);
+			if (m.u.chunk.len > 0) {
+				m.u.chunk.data = msg_chunk_alloc(m.u.chunk.len);
+				if (evbuffer_remove(in, m.u.chunk.data, m.u.chunk.len) !=
+				    (int)m.u.chunk.len)
+					fatalx("net: a frame's bytes went missing");
+			}
+			rc = on_msg(c, &m);
+			msg_clear(&m);
+			if (rc == -1)
+				return;
+			continue;
+		}
 		p = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HDR_LEN + h.len));
 		if (msg_decode(h.type, p + FRAME_HDR_LEN, h.len, &m, &errstr) == -1) {
 			if (strcmp(msg_type_name(h.type), "unknown") == 0)

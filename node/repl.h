@@ -65,10 +65,15 @@ int repl_local_commit(struct node *n, const struct db_file *f, const struct mani
  * no peer is connected. */
 int repl_fetch(struct node *n, const uint8_t (*hashes)[32], uint64_t count,
     void (*done)(void *arg, int ok, const char *why), void *arg);
-/* The same, with each(arg, idx, ok, why) called as each chunk (hashes[idx]) is stored
- * or given up on, so that a get can stream chunk i while later ones are still coming. */
+/* The same, with each(arg, idx, ok, sunk, why) called as each chunk (hashes[idx]) is
+ * stored or given up on, so that a get can stream chunk i while later ones are still
+ * coming. With fd != -1 (a get into a passed file; the fetch keeps a dup of it), the
+ * worker that verified and stored a chunk received for this fetch also writes it into
+ * fd at offs[idx]: sunk is then 1 (written), -errno (that write failed), or 0 (not
+ * written: the chunk came another way; read it from the store). */
 int repl_fetch_each(struct node *n, const uint8_t (*hashes)[32], uint64_t count,
-    void (*each)(void *arg, uint64_t idx, int ok, const char *why), void *arg);
+    void (*each)(void *arg, uint64_t idx, int ok, int sunk, const char *why), void *arg,
+    int fd, const uint64_t *offs);
 /* The getter gave up (client gone): forget the callback; fetched chunks stay. */
 void repl_fetch_cancel(struct node *n, void *arg);
 

@@ -234,6 +234,17 @@ int msg_digest_decode(struct rd *r, struct msg_digest *m, const char **errstr);
 int msg_chunk_encode(struct wr *w, const struct msg_chunk *m, int with_status);
 int msg_chunk_decode(struct rd *r, struct msg_chunk *m, int with_status,
     const char **errstr);
+/* A CHUNK_PUT / CHUNK_DATA payload of plen bytes whose data is not contiguous with
+ * its head (read out of a socket buffer): decodes the msg_chunk_head_len(type) bytes
+ * at p (n of them) and checks that plen is the head plus m->u.chunk.len; data stays
+ * NULL for the caller to fill with msg_chunk_alloc(len). */
+int msg_chunk_decode_head(uint8_t type, const uint8_t *p, size_t n, size_t plen,
+    struct msg *m, const char **errstr);
+size_t msg_chunk_head_len(uint8_t type);
+/* Chunk data: allocated by the decoders, freed by msg_clear or the taker with its
+ * length (large buffers are kept for reuse; safe on any thread). */
+void *msg_chunk_alloc(size_t len);
+void msg_chunk_free(void *p, size_t len);
 /* The bytes before a chunk's data (everything but data): a sender can write them and
  * then the data without copying it into a writer. */
 int msg_chunk_encode_head(struct wr *w, const struct msg_chunk *m, int with_status);

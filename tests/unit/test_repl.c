@@ -516,6 +516,70 @@ START_TEST(msg_chunk_roundtrip)
 }
 END_TEST
 
+/* node/net.c decodes a chunk's head in place and copies its data out of the socket
+ * buffer itself: msg_chunk_decode_head must take exactly what msg_decode takes. */
+START_TEST(msg_chunk_head_decode)
+{
+	struct msg m, d;
+	struct wr w;
+	const char *errstr;
+	uint8_t data[300 * 1024];
+	size_t hl;
+
+	memset(data, 0x5a, sizeof data);
+	memset(&m, 0, sizeof m);
+	m.type = MSG_CHUNK_DATA;
+	m.u.chunk.status = MSG_CHUNK_OK;
+	hash_buf(data, sizeof data, m.u.chunk.hash);
+	m.u.chunk.len = sizeof data;
+	m.u.chunk.data = data;
+	wr_init(&w, 1 << 20);
+	ck_assert_int_eq(msg_encode(&w, &m), 0);
+	hl = msg_chunk_head_len(MSG_CHUNK_DATA);
+	ck_assert_uint_eq(hl, 32 + 1 + 4);
+	ck_assert_uint_eq(msg_chunk_head_len(MSG_CHUNK_PUT), 32 + 4);
+	ck_assert_int_eq(msg_chunk_decode_head(MSG_CHUNK_DATA, w.p, hl, w.len, &d, &errstr),
+	    0);
+	ck_assert_int_eq(d.type, MSG_CHUNK_DATA);
+	ck_assert_uint_eq(d.u.chunk.len, sizeof data);
+	ck_assert_ptr_null(d.u.chunk.data);
+	ck_assert_mem_eq(d.u.chunk.hash, m.u.chunk.hash, 32);
+	/* the frame's length must be the head plus the data, exactly */
+	ck_assert_int_eq(msg_chunk_decode_head(MSG_CHUNK_DATA, w.p, hl, w.len - 1, &d,
+	    &errstr), -1);
+	ck_assert_str_eq(errstr, "truncated message");
+	ck_assert_int_eq(msg_chunk_decode_head(MSG_CHUNK_DATA, w.p, hl, w.len + 1, &d,
+	    &errstr), -1);
+	ck_assert_str_eq(errstr, "trailing bytes after message");
+	/* a head of the wrong size, or another type */
+	ck_assert_int_eq(msg_chunk_decode_head(MSG_CHUNK_DATA, w.p, hl - 1, w.len, &d,
+	    &errstr), -1);
+	ck_assert_int_eq(msg_chunk_decode_head(MSG_CHUNK_ACK, w.p, hl, w.len, &d, &errstr),
+	    -1);
+	/* the data buffer: pooled for large chunks, given back with its length */
+	ck_assert_int_eq(msg_chunk_decode_head(MSG_CHUNK_DATA, w.p, hl, w.len, &d, &errstr),
+	    0);
+	d.u.chunk.data = msg_chunk_alloc(d.u.chunk.len);
+	memcpy(d.u.chunk.data, data, sizeof data);
+	msg_clear(&d);
+	ck_assert_ptr_null(d.u.chunk.data);
+	/* a failure status with data, and a length over the maximum */
+	wr_reset(&w);
+	wr_bytes(&w, data, 32);
+	wr_u8(&w, MSG_CHUNK_MISSING);
+	wr_u32(&w, 10);
+	ck_assert_int_eq(msg_chunk_decode_head(MSG_CHUNK_DATA, w.p, hl, hl + 10, &d, &errstr),
+	    -1);
+	wr_reset(&w);
+	wr_bytes(&w, data, 32);
+	wr_u32(&w, MSG_CHUNK_MAX + 1);
+	ck_assert_int_eq(msg_chunk_decode_head(MSG_CHUNK_PUT, w.p, 36, 36 +
+	    (size_t)MSG_CHUNK_MAX + 1, &d, &errstr), -1);
+	ck_assert_str_eq(errstr, "chunk too large");
+	wr_free(&w);
+}
+END_TEST
+
 START_TEST(msg_ref_have_roundtrip)
 {
 	struct msg m, d;
@@ -708,6 +772,7 @@ repl_suite(void)
 	tcase_add_test(tc, msg_file_more);
 	tcase_add_test(tc, msg_digest_roundtrip);
 	tcase_add_test(tc, msg_chunk_roundtrip);
+	tcase_add_test(tc, msg_chunk_head_decode);
 	tcase_add_test(tc, msg_ref_have_roundtrip);
 	tcase_add_test(tc, msg_doc_example);
 	suite_add_tcase(s, tc);
