@@ -1263,7 +1263,7 @@ conn_new(struct net *nt, const struct transport *tp, int fd, enum tls_role role,
 	bufferevent_setwatermark(c->bev, EV_READ, 0, FRAME_HDR_LEN + FRAME_MAX_PAYLOAD);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 1024 * 1024, 0);
 	/* chunk frames are ~1 MiB: move more than libevent's 16 KiB per callback */
-	bufferevent_set_max_single_read(c->bev, 256 * 1024);
+	bufferevent_set_max_single_read(c->bev, 64 * 1024);
 	bufferevent_set_max_single_write(c->bev, 256 * 1024);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->timer = evtimer_new(nt->n->base, on_conn_timer, c);

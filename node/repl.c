@@ -1140,6 +1140,45 @@ outq_full(struct repl *r)
 	return 0;
 }
 
+/* Would one more chunk of len bytes, sent to any connected peer, go beyond what that
+ * peer takes from us unwritten (REPL_RX_MAX_BYTES, REPL_RX_MAX)? What it has not
+ * acknowledged (every push) bounds what it has not written; a chunk being read counts
+ * for every peer. Measured before: with 64 chunks of a push unacknowledged, holders
+ * whose workers lagged (a busy machine) refused replicas beyond 32 MiB, and a 1 GiB
+ * store then waited for repair scans: 4 s became 12-40 s, with 4 to 86 "failed". */
+static int
+peers_budget_full(struct repl *r, size_t len)
+{
+	struct rpeer *rp;
+	struct push *p;
+	struct pop *op;
+	size_t reading = len, nreading = 1;
+
+	TAILQ_FOREACH(p, &r->pushes, entry)
+		TAILQ_FOREACH(op, &p->ops, entry)
+			if (op->reading) {
+				reading += op->len;
+				nreading++;
+			}
+	TAILQ_FOREACH(rp, &r->peers, entry) {
+		size_t bytes = reading, n = nreading;
+
+		if (!rp->up)
+			continue;
+		TAILQ_FOREACH(p, &r->pushes, entry)
+			TAILQ_FOREACH(op, &p->ops, entry)
+				for (size_t i = 0; !op->reading && i < op->nt; i++)
+					if (op->t[i].state == 0 &&
+					    memcmp(op->t[i].id, rp->id, NODE_ID_LEN) == 0) {
+						bytes += op->len;
+						n++;
+					}
+		if (bytes > REPL_RX_MAX_BYTES || n > REPL_RX_MAX)
+			return 1;
+	}
+	return 0;
+}
+
 static void
 push_pump(struct push *p)
 {
@@ -1151,7 +1190,8 @@ push_pump(struct push *p)
 		    "fewer copies than --min-copies: some replicas failed");
 	}
 	if (!r->stopping && !p->reading && p->next < p->m.nchunks &&
-	    p->inflight < REPL_PUSH_WINDOW && !outq_full(r)) {
+	    p->inflight < REPL_PUSH_WINDOW && !outq_full(r) &&
+	    !peers_budget_full(r, manifest_chunk_len(&p->m, p->next))) {
 		struct pop *op = xcalloc(1, sizeof *op);
 
 		op->p = p;
@@ -1217,6 +1257,9 @@ on_ack(struct repl *r, const uint8_t from[NODE_ID_LEN], const struct msg_chunk_r
 					pop_finish(op); /* pumps (and may free p) */
 				else
 					push_pump(p);
+				/* the peer's budget (peers_budget_full) is shared by every
+				 * push: one waiting for it may go on now */
+				repl_peer_drained(r->n, from);
 				return;
 			}
 		}
