@@ -1262,7 +1262,10 @@ conn_new(struct net *nt, const struct transport *tp, int fd, enum tls_role role,
 	/* at most one frame waits in the input; the output is checked at each send */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, FRAME_HDR_LEN + FRAME_MAX_PAYLOAD);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 1024 * 1024, 0);
-	/* chunk frames are ~1 MiB: move more than libevent's 16 KiB per callback */
+	/* chunk frames are ~1 MiB: write more than libevent's 16 KiB per callback. A
+	 * TLS read takes at most two 16 KiB records whatever this allows, but reserves
+	 * it in the input: 256 KiB made 512 KiB chains, each an mmap (see repl_start's
+	 * M_MMAP_THRESHOLD) faulted in and unmapped; 64 KiB ones come from the heap. */
 	bufferevent_set_max_single_read(c->bev, 64 * 1024);
 	bufferevent_set_max_single_write(c->bev, 256 * 1024);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
