@@ -19,6 +19,8 @@
 #                                   CLI hands the file over on fd.sock; the daemon reads it)
 #   p2p get --out (+ sync)          daemon -> file (handed over on fd.sock), fsync'd and
 #                                   renamed by the CLI; the ratio uses the "+ sync" time
+# Each run measures the two baselines, then p2p's store and get, so load from elsewhere
+# falls on both sides of a ratio; ratios are printed of the medians and per run.
 # Every run stores different bytes under a fresh key (AES-CTR of the payload, made before
 # the clock starts), so deduplication never shortcuts a store. The payload is hot in the page
 # cache for every row. Targets: store <= 1.25 x (dgst + cp+sync), get <= 1.25 x cp+sync,
@@ -81,23 +83,18 @@ head -c "$SIZE" /dev/urandom >"$F" || die "cannot write the payload"
 [ "$(stat -c %s "$F")" = "$SIZE" ] || die "short payload"
 sync
 
-# ---- limits --------------------------------------------------------------------------------------
-ts=()
-for ((r = 1; r <= RUNS; r++)); do
+# ---- limits: measured in every run, right before p2p's rows (see the loop below) ----------------
+declare -a T_DGST T_CP
+limits_run() {
+	local s
 	s=$(now); timeout "$TIMEOUT" openssl dgst -sha256 "$F" >/dev/null || die "openssl dgst failed"
-	ts+=("$(since "$s")")
-done
-record dgst "${ts[@]}"
-
-ts=()
-for ((r = 1; r <= RUNS; r++)); do
+	T_DGST+=("$(since "$s")")
 	rm -f "$W/dst"; sync
 	s=$(now); timeout "$TIMEOUT" cp "$F" "$W/dst" && sync || die "cp + sync failed"
-	ts+=("$(since "$s")")
+	T_CP+=("$(since "$s")")
 	cmp -s "$F" "$W/dst" || die "cp made a different copy"
-done
-rm -f "$W/dst"
-record cp "${ts[@]}"
+	rm -f "$W/dst"
+}
 
 # ---- p2p -----------------------------------------------------------------------------------------
 mkdir -p "$D"
@@ -150,9 +147,14 @@ one_run() {
 
 MODES=(fd)
 [ "${HTTP:-0}" = 1 ] && MODES+=(http)
+# Baselines and p2p take turns within each run, so a burst of load from elsewhere on the
+# machine falls on both sides of a ratio rather than on one row.
 for ((r = 1; r <= RUNS; r++)); do
+	limits_run
 	for m in "${MODES[@]}"; do one_run "$m" "$([ "$m" = fd ] && echo "$r" || echo $((r + 1000)))"; done
 done
+record dgst "${T_DGST[@]}"
+record cp "${T_CP[@]}"
 # shellcheck disable=SC2086  # word splitting of the space-separated lists is meant
 for m in "${MODES[@]}"; do
 	sfx=$([ "$m" = fd ] || echo ".$m")
@@ -179,6 +181,13 @@ verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print ((v <= t) ? "ok" : "OVER") }'
 
 r_store=$(ratio "${MED[store]}" "$(awk -v a="${MED[dgst]}" -v b="${MED[cp]}" 'BEGIN { print a + b }')")
 r_get=$(ratio "${MED[gets]}" "${MED[cp]}")
+# the same ratios within each run (baseline and p2p measured minutes apart at most)
+read -ra _st <<<"${TS[store.fd]}"; read -ra _gs <<<"${TS[gets.fd]}"
+pr_store=() pr_get=()
+for ((r = 0; r < RUNS; r++)); do
+	pr_store+=("$(ratio "${_st[r]}" "$(awk -v a="${T_DGST[r]}" -v b="${T_CP[r]}" 'BEGIN { print a + b }')")")
+	pr_get+=("$(ratio "${_gs[r]}" "${T_CP[r]}")")
+done
 rss_mib=$(awk -v k="$RSS_KB" 'BEGIN { printf "%.1f", k / 1024 }')
 
 cat <<EOF
@@ -201,8 +210,8 @@ if [ "${HTTP:-0}" = 1 ]; then
 fi
 cat <<EOF
 
-store / (dgst + cp+sync)    $r_store   target <= 1.25  $(verdict "$r_store" 1.25)
-get+sync / (cp+sync)        $r_get   target <= 1.25  $(verdict "$r_get" 1.25)
+store / (dgst + cp+sync)    $r_store   target <= 1.25  $(verdict "$r_store" 1.25)   per run: ${pr_store[*]} (median $(median "${pr_store[@]}"))
+get+sync / (cp+sync)        $r_get   target <= 1.25  $(verdict "$r_get" 1.25)   per run: ${pr_get[*]} (median $(median "${pr_get[@]}"))
 daemon peak RSS (VmHWM)     $rss_mib MiB   target <= 32  $(verdict "$rss_mib" 32)
 EOF
 if [ "${HTTP:-0}" = 1 ]; then
