@@ -1,6 +1,7 @@
 /* chunks.c: which chunks this node holds, references to them, and statistics. */
 #include "db/db_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/util.h"
@@ -175,15 +176,52 @@ out:
 	return ret;
 }
 
+/* With a digest attached, the keys losing a tombstone are noted before and after (the
+ * rows are older than the retention: few, found by the files_version index). */
+struct expire_key {
+	char *key;
+	struct dg_entry before;
+};
+
 int
 db_tombstones_expire(struct db *db, uint64_t cutoff, uint64_t *n, char **cause)
 {
-	sqlite3_stmt *s = db_stmt(db, ST_TOMBSTONES_EXPIRE);
-	int ret = -1;
+	sqlite3_stmt *s = db_stmt(db, ST_TOMBSTONES_EXPIRE), *k = NULL;
+	struct expire_key *v = NULL;
+	size_t nv = 0, cap = 0;
+	int own, rc, ok = 0;
 
 	*n = 0;
 	if (cutoff > INT64_MAX)
 		cutoff = INT64_MAX;
+	if (db_op_begin(db, &own, cause) == -1)
+		return -1;
+	if (db->dg != NULL) {
+		k = db_stmt(db, ST_TOMBSTONES_OLD);
+		if (sqlite3_bind_int64(k, 1, (sqlite3_int64)cutoff) != SQLITE_OK) {
+			db_fail(db, cause, "expire tombstones");
+			goto out;
+		}
+		while ((rc = db_step(db, k, "expire tombstones", cause)) == SQLITE_ROW) {
+			const char *key = (const char *)sqlite3_column_text(k, 0);
+
+			if (key == NULL) {
+				db_fail(db, cause, "tombstone key");
+				goto out;
+			}
+			if (nv == cap) {
+				cap = cap ? 2 * cap : 16;
+				v = xreallocarray(v, cap, sizeof *v);
+			}
+			v[nv++].key = xstrdup(key);
+		}
+		db_reset(k);
+		if (rc == -1)
+			goto out;
+		for (size_t i = 0; i < nv; i++)
+			if (db_dg_current(db, v[i].key, &v[i].before, cause) == -1)
+				goto out;
+	}
 	if (sqlite3_bind_int64(s, 1, (sqlite3_int64)cutoff) != SQLITE_OK) {
 		db_fail(db, cause, "expire tombstones");
 		goto out;
@@ -191,8 +229,22 @@ db_tombstones_expire(struct db *db, uint64_t cutoff, uint64_t *n, char **cause)
 	if (db_step(db, s, "expire tombstones", cause) == -1)
 		goto out;
 	*n = (uint64_t)sqlite3_changes(db->sq);
-	ret = 0;
+	for (size_t i = 0; i < nv; i++) {
+		struct dg_entry after;
+
+		if (db_dg_current(db, v[i].key, &after, cause) == -1)
+			goto out;
+		db_dg_note(db, v[i].key, &v[i].before, &after);
+	}
+	ok = 1;
 out:
 	db_reset(s);
-	return ret;
+	if (k != NULL)
+		db_reset(k);
+	for (size_t i = 0; i < nv; i++)
+		free(v[i].key);
+	free(v);
+	if (db_op_end(db, own, ok, cause) == -1)
+		return -1;
+	return ok ? 0 : -1;
 }

@@ -169,6 +169,10 @@ static const char *const db_sql[ST__COUNT] = {
 	    " FROM files f WHERE (?1 OR f.deleted = 0) AND " FILE_IS_CURRENT " ORDER BY f.key",
 	[ST_FILES_ENTRIES] = "SELECT f.key, f.version, f.origin, f.deleted FROM files f"
 	    " WHERE " FILE_IS_CURRENT,
+	[ST_FILE_ENTRY] = "SELECT version, origin, deleted FROM files WHERE key = ?1"
+	    " ORDER BY version DESC, origin DESC LIMIT 1",
+	/* by the files_version index: only the rows older than the cutoff */
+	[ST_TOMBSTONES_OLD] = "SELECT DISTINCT key FROM files WHERE deleted = 1 AND version < ?1",
 
 	[ST_CHUNK_UPSERT] = "INSERT INTO chunks (hash, size, local) VALUES (?1, ?2, 1)"
 	    " ON CONFLICT (hash) DO UPDATE SET local = 1 WHERE local = 0",
@@ -279,8 +283,10 @@ int
 db_op_begin(struct db *db, int *own, char **cause)
 {
 	*own = sqlite3_get_autocommit(db->sq);
-	if (*own)
+	if (*own) {
+		db_digest_tx_end(db, 0);
 		return db_exec_stmt(db, ST_BEGIN, "begin", cause);
+	}
 	return db_exec_stmt(db, ST_SAVEPOINT, "savepoint", cause);
 }
 
@@ -293,6 +299,7 @@ db_op_end(struct db *db, int own, int ok, char **cause)
 				db_rollback(db);
 				return -1;
 			}
+			db_digest_tx_end(db, 1);
 			return 0;
 		}
 		return db_exec_stmt(db, ST_RELEASE, "release savepoint", cause);
@@ -627,13 +634,17 @@ db_schema_version(struct db *db)
 int
 db_begin(struct db *db, char **cause)
 {
+	db_digest_tx_end(db, 0);
 	return db_exec_stmt(db, ST_BEGIN, "begin", cause);
 }
 
 int
 db_commit(struct db *db, char **cause)
 {
-	return db_exec_stmt(db, ST_COMMIT, "commit", cause);
+	if (db_exec_stmt(db, ST_COMMIT, "commit", cause) == -1)
+		return -1;
+	db_digest_tx_end(db, 1);
+	return 0;
 }
 
 void
@@ -641,6 +652,7 @@ db_rollback(struct db *db)
 {
 	if (!sqlite3_get_autocommit(db->sq))
 		db_exec_stmt(db, ST_ROLLBACK, "rollback", NULL);
+	db_digest_tx_end(db, 0);
 }
 
 /* ---- meta --------------------------------------------------------------------------- */

@@ -102,6 +102,25 @@ int db_files_entries(struct db *db, int (*cb)(void *arg, const char *key,
  * list has a gap: damaged). */
 int db_file_chunks_range(struct db *db, int64_t file_id, uint64_t start, uint32_t max,
     uint8_t (*out)[32], uint32_t *n, char **cause);
+/*
+ * The anti-entropy digest of the current rows (docs/PROTOCOL.md, DIGEST), kept up to
+ * date as rows change instead of rebuilt over every file: a connection it is attached
+ * to notes, for each key a write touches, its current entry before and after, and the
+ * XOR of both goes into the digest when the transaction commits (nothing on rollback).
+ * add() XORs one entry's hash into its bucket. Attach it to the one connection that
+ * writes files (the committer), then rebuild it once from that connection; read it
+ * from any thread.
+ */
+struct db_digest;
+typedef void db_digest_add_fn(uint64_t bucket[256], const char *key, uint64_t version,
+    const uint8_t origin[32], int deleted);
+struct db_digest *db_digest_new(db_digest_add_fn *add);
+void db_digest_free(struct db_digest *dg); /* NULL ok; detach it first */
+void db_digest_attach(struct db *db, struct db_digest *dg); /* NULL detaches */
+/* Recompute from every current row of db (O(files): once, at start-up). */
+int db_digest_rebuild(struct db_digest *dg, struct db *db, char **cause);
+/* Copy the buckets and the number of entries; -1 while never rebuilt. */
+int db_digest_read(struct db_digest *dg, uint64_t bucket[256], uint32_t *count);
 /* Current versions in key order; tombstones only if include_deleted.
  * cb returns 0 to go on, non-zero to stop; f (and f->key) is valid only during cb. */
 int db_files_list(struct db *db, int include_deleted,

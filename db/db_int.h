@@ -31,6 +31,8 @@ enum db_stmt_id {
 	ST_FILES_LIST,
 	ST_FILES_LIST_COPIES,
 	ST_FILES_ENTRIES,
+	ST_FILE_ENTRY,
+	ST_TOMBSTONES_OLD,
 	/* chunks.c */
 	ST_CHUNK_UPSERT,
 	ST_CHUNK_HAVE,
@@ -61,7 +63,25 @@ struct db {
 	int flags;
 	int version; /* PRAGMA user_version after open */
 	sqlite3_stmt *st[ST__COUNT];
+	struct db_digest *dg;    /* attached digest (files.c), or NULL */
+	uint64_t dg_tx[256];     /* its change by the open transaction, */
+	int64_t dg_tx_n;         /* and the change of its entry count */
 };
+
+/* files.c: the attached digest takes (commit) or drops (rollback) the changes noted
+ * in the transaction that ends. */
+void db_digest_tx_end(struct db *db, int committed);
+/* A key's current entry, for the attached digest (found 0: the key has no row). */
+struct dg_entry {
+	int found;
+	uint64_t version;
+	uint8_t origin[32];
+	int deleted;
+};
+int db_dg_current(struct db *db, const char *key, struct dg_entry *e, char **cause);
+/* Note in the open transaction that key's current entry went from *before to *after. */
+void db_dg_note(struct db *db, const char *key, const struct dg_entry *before,
+    const struct dg_entry *after);
 
 /* The prepared statement for id (reset, no bindings). Callers db_reset() it when done. */
 sqlite3_stmt *db_stmt(struct db *db, enum db_stmt_id id);

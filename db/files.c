@@ -1,6 +1,7 @@
 /* files.c: file versions, tombstones and their chunk lists. */
 #include "db/db_int.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -346,6 +347,7 @@ static int
 file_put(struct db *db, struct db_file *f, const struct manifest *m, int local,
     char **cause)
 {
+	struct dg_entry before, after;
 	uint8_t mh[HASH_LEN];
 	int64_t id;
 	int own, deleted, found, ok = 0;
@@ -375,6 +377,8 @@ file_put(struct db *db, struct db_file *f, const struct manifest *m, int local,
 
 	if (db_op_begin(db, &own, cause) == -1)
 		return -1;
+	if (db->dg != NULL && db_dg_current(db, f->key, &before, cause) == -1)
+		goto out;
 	found = file_find(db, f->key, f->version, f->origin, &id, &deleted, mh, cause);
 	if (found == -1)
 		goto out;
@@ -396,6 +400,11 @@ file_put(struct db *db, struct db_file *f, const struct manifest *m, int local,
 		goto out;
 	if (file_drop_older(db, f->key, f->version, f->origin, cause) == -1)
 		goto out;
+	if (db->dg != NULL) {
+		if (db_dg_current(db, f->key, &after, cause) == -1)
+			goto out;
+		db_dg_note(db, f->key, &before, &after);
+	}
 	f->id = id;
 	ok = 1;
 out:
@@ -414,6 +423,7 @@ db_file_delete(struct db *db, const char *key, uint64_t version,
     const uint8_t origin[NODE_ID_LEN], int64_t now_ms, char **cause)
 {
 	struct db_file t;
+	struct dg_entry before, after;
 	sqlite3_stmt *s = db_stmt(db, ST_FILE_CURRENT);
 	uint8_t mh[HASH_LEN];
 	int64_t id;
@@ -424,6 +434,8 @@ db_file_delete(struct db *db, const char *key, uint64_t version,
 		    (unsigned long long)version);
 	if (db_op_begin(db, &own, cause) == -1)
 		return -1;
+	if (db->dg != NULL && db_dg_current(db, key, &before, cause) == -1)
+		goto out;
 
 	if (sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC) != SQLITE_OK) {
 		db_fail(db, cause, "file delete");
@@ -461,6 +473,11 @@ db_file_delete(struct db *db, const char *key, uint64_t version,
 	if (file_insert(db, &t, &id, cause) == -1 ||
 	    file_drop_older(db, key, version, origin, cause) == -1)
 		goto out;
+	if (db->dg != NULL) {
+		if (db_dg_current(db, key, &after, cause) == -1)
+			goto out;
+		db_dg_note(db, key, &before, &after);
+	}
 	ret = 0;
 	ok = 1;
 out:
@@ -572,4 +589,142 @@ db_files_list_copies(struct db *db, int include_deleted,
     int (*cb)(void *arg, const struct db_file *f), void *arg, char **cause)
 {
 	return files_list(db, ST_FILES_LIST_COPIES, include_deleted, cb, arg, cause);
+}
+
+/* ---- the incremental anti-entropy digest -------------------------------------------- */
+
+struct db_digest {
+	pthread_mutex_t mtx;
+	db_digest_add_fn *add;
+	uint64_t bucket[256];
+	int64_t count;
+	int valid;
+};
+
+struct db_digest *
+db_digest_new(db_digest_add_fn *add)
+{
+	struct db_digest *dg = xcalloc(1, sizeof *dg);
+
+	pthread_mutex_init(&dg->mtx, NULL);
+	dg->add = add;
+	return dg;
+}
+
+void
+db_digest_free(struct db_digest *dg)
+{
+	if (dg == NULL)
+		return;
+	pthread_mutex_destroy(&dg->mtx);
+	free(dg);
+}
+
+void
+db_digest_attach(struct db *db, struct db_digest *dg)
+{
+	db->dg = dg;
+	memset(db->dg_tx, 0, sizeof db->dg_tx);
+	db->dg_tx_n = 0;
+}
+
+void
+db_digest_tx_end(struct db *db, int committed)
+{
+	struct db_digest *dg = db->dg;
+
+	if (dg == NULL)
+		return;
+	if (committed) {
+		pthread_mutex_lock(&dg->mtx);
+		for (size_t i = 0; i < 256; i++)
+			dg->bucket[i] ^= db->dg_tx[i];
+		dg->count += db->dg_tx_n;
+		pthread_mutex_unlock(&dg->mtx);
+	}
+	memset(db->dg_tx, 0, sizeof db->dg_tx);
+	db->dg_tx_n = 0;
+}
+
+int
+db_dg_current(struct db *db, const char *key, struct dg_entry *e, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_FILE_ENTRY);
+	int rc, ret = -1;
+
+	memset(e, 0, sizeof *e);
+	if (sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC) != SQLITE_OK) {
+		db_fail(db, cause, "file entry");
+		goto out;
+	}
+	if ((rc = db_step(db, s, "file entry", cause)) == -1)
+		goto out;
+	if (rc == SQLITE_ROW) {
+		e->found = 1;
+		e->version = (uint64_t)sqlite3_column_int64(s, 0);
+		if (db_col_blob(db, s, 1, e->origin, sizeof e->origin, cause) == -1)
+			goto out;
+		e->deleted = sqlite3_column_int(s, 2) != 0;
+	}
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}
+
+void
+db_dg_note(struct db *db, const char *key, const struct dg_entry *before,
+    const struct dg_entry *after)
+{
+	struct db_digest *dg = db->dg;
+
+	if (before->found) {
+		dg->add(db->dg_tx, key, before->version, before->origin, before->deleted);
+		db->dg_tx_n--;
+	}
+	if (after->found) {
+		dg->add(db->dg_tx, key, after->version, after->origin, after->deleted);
+		db->dg_tx_n++;
+	}
+}
+
+static int
+dg_rebuild_cb(void *arg, const char *key, uint64_t version, const uint8_t origin[32],
+    int deleted)
+{
+	struct db_digest *dg = arg;
+
+	dg->add(dg->bucket, key, version, origin, deleted);
+	dg->count++;
+	return 0;
+}
+
+int
+db_digest_rebuild(struct db_digest *dg, struct db *db, char **cause)
+{
+	int rc;
+
+	pthread_mutex_lock(&dg->mtx);
+	memset(dg->bucket, 0, sizeof dg->bucket);
+	dg->count = 0;
+	rc = db_files_entries(db, dg_rebuild_cb, dg, cause);
+	dg->valid = rc == 0;
+	pthread_mutex_unlock(&dg->mtx);
+	return rc;
+}
+
+int
+db_digest_read(struct db_digest *dg, uint64_t bucket[256], uint32_t *count)
+{
+	int ret = -1;
+
+	pthread_mutex_lock(&dg->mtx);
+	if (dg->valid) {
+		memcpy(bucket, dg->bucket, sizeof dg->bucket);
+		*count = dg->count < 0 ? 0 : dg->count > UINT32_MAX ? UINT32_MAX :
+		    (uint32_t)dg->count;
+		ret = 0;
+	}
+	pthread_mutex_unlock(&dg->mtx);
+	return ret;
 }

@@ -67,6 +67,7 @@ struct rpeer {
 	unsigned rx;            /* its CHUNK_PUTs being stored */
 	size_t rx_bytes;        /* and their bytes */
 	unsigned serving;       /* its CHUNK_GETs being read */
+	int ae_busy;            /* an answer to its DIGEST is being prepared (ae_job) */
 };
 
 struct push;
@@ -166,7 +167,9 @@ struct repl {
 	uint64_t last_ae_ms, last_scan_ms, last_have_ms;
 	uint64_t digest[MSG_DIGEST_BUCKETS];
 	uint32_t digest_count;
-	int digest_dirty;
+	struct db_digest *dg;   /* kept by the committer's writes (db_digest_attach) */
+	int dg_attaching;       /* its attach and rebuild are queued on the committer */
+	int scan_busy;          /* a repair scan runs (scan_job) */
 	TAILQ_HEAD(, push) pushes;
 	struct want *wtab[REPL_WANT_BUCKETS];
 	TAILQ_HEAD(, want) queued;
@@ -280,19 +283,6 @@ r_eff(struct repl *r, size_t nlive)
 	size_t R = (size_t)r->n->cfg->replicas;
 
 	return R == 0 || R > nlive ? nlive : R;
-}
-
-/* Is this node among the holders of chunk h (live = self first)? */
-static int
-self_holds(struct repl *r, const uint8_t h[HASH_LEN], uint8_t (*live)[NODE_ID_LEN],
-    size_t nlive, size_t *idx)
-{
-	size_t k = repl_place(h, (const uint8_t (*)[32])live, nlive, r_eff(r, nlive), idx);
-
-	for (size_t i = 0; i < k; i++)
-		if (idx[i] == 0)
-			return 1;
-	return 0;
 }
 
 /* ---- messages out ------------------------------------------------------------------- */
@@ -644,7 +634,6 @@ apply_done(struct node *n, void *arg, int rc)
 	struct repl *r = n->repl;
 
 	if (rc == 0 && rf->applied && r != NULL) {
-		r->digest_dirty = 1;
 		atomic_fetch_add(&n->m.repl_files_applied, 1);
 		atomic_store(&n->m.repl_lag_ms, (uint64_t)(wall_ms() -
 		    repl_version_ms(rf->mf.version) > 0 ? wall_ms() -
@@ -703,34 +692,50 @@ on_file(struct repl *r, const uint8_t from[NODE_ID_LEN], struct msg_file *mf)
 
 /* ---- anti-entropy: DIGEST ------------------------------------------------------------ */
 
+/* Committer: from now on its transactions keep the digest up to date; computed over
+ * every row once, here, where no write can slip between the two. */
 static int
-digest_cb(void *arg, const char *key, uint64_t version, const uint8_t origin[32],
-    int deleted)
+digest_attach_fn(struct node *n, struct db *db, void *arg)
 {
-	struct repl *r = arg;
+	struct db_digest *dg = arg;
+	char *cause = NULL;
 
-	repl_digest_add(r->digest, key, version, origin, deleted);
-	r->digest_count++;
+	(void)n;
+	db_digest_attach(db, dg);
+	if (db_digest_rebuild(dg, db, &cause) == -1) {
+		log_warnx("replication: digest: %s", cause);
+		free(cause);
+		return -1;
+	}
 	return 0;
 }
 
+static void
+digest_attach_done(struct node *n, void *arg, int rc)
+{
+	(void)arg;
+	(void)rc;
+	if (n->repl != NULL)
+		n->repl->dg_attaching = 0;
+}
+
+static void
+digest_attach(struct repl *r)
+{
+	r->dg_attaching = 1;
+	files_commit_call(r->n, 0, digest_attach_fn, digest_attach_done, r->dg);
+}
+
+/* The current digest into r->digest: a copy, O(256) (the committer keeps it). -1
+ * until it was computed once (start-up; retried after a failure). */
 static int
 digest_get(struct repl *r)
 {
-	char *cause = NULL;
-
-	if (!r->digest_dirty)
+	if (db_digest_read(r->dg, r->digest, &r->digest_count) == 0)
 		return 0;
-	memset(r->digest, 0, sizeof r->digest);
-	r->digest_count = 0;
-	if (db_files_entries(r->n->db, digest_cb, r, &cause) == -1) {
-		log_warnx("replication: digest: %s", cause);
-		free(cause);
-		r->digest_dirty = 1;
-		return -1;
-	}
-	r->digest_dirty = 0;
-	return 0;
+	if (!r->dg_attaching && !r->stopping)
+		digest_attach(r);
+	return -1;
 }
 
 static void
@@ -748,16 +753,34 @@ send_digest(struct repl *r, const uint8_t to[NODE_ID_LEN], uint8_t flags)
 	net_send_msg(r->n, to, &m);
 }
 
-struct ae_collect {
-	const uint8_t *diff;    /* 256 flags */
-	struct db_file *v;
+/*
+ * The answer to a DIGEST whose buckets differ from ours: our current rows of those
+ * buckets, as FILEs. Finding them lists every row (bucket = a hash of the key: no
+ * index), so it runs on the gc thread with its own connection, never on the loop; the
+ * loop only sends what it found (at most REPL_AE_MAX_BYTES). One at a time per peer:
+ * a DIGEST arriving meanwhile is answered by the next round.
+ */
+struct ae_item {
+	struct db_file f;       /* f.key owned */
+	struct manifest m;
+};
+
+struct ae_job {
+	struct job job;
+	struct repl *r;
+	uint8_t to[NODE_ID_LEN];
+	uint8_t diff[MSG_DIGEST_BUCKETS];
+	size_t ndiff;
+	uint8_t flags;          /* of the DIGEST answered */
+	uint32_t rnd;           /* random starting point (the loop's generator) */
+	struct ae_item *v;
 	size_t n, cap;
 };
 
 static int
 ae_cb(void *arg, const struct db_file *f)
 {
-	struct ae_collect *a = arg;
+	struct ae_job *a = arg;
 
 	if (!a->diff[repl_bucket(f->key)])
 		return 0;
@@ -765,65 +788,105 @@ ae_cb(void *arg, const struct db_file *f)
 		a->cap = a->cap ? 2 * a->cap : 64;
 		a->v = xreallocarray(a->v, a->cap, sizeof *a->v);
 	}
-	a->v[a->n] = *f;
-	a->v[a->n].key = xstrdup(f->key);
+	a->v[a->n].f = *f;
+	a->v[a->n].f.key = xstrdup(f->key);
+	manifest_init(&a->v[a->n].m, 0);
 	a->n++;
 	return 0;
+}
+
+/* gc thread: every row of the differing buckets, then, from a random starting point,
+ * the manifests of those that fit in one answer; the others are dropped */
+static void
+ae_run(struct job *j, void *ctx)
+{
+	struct ae_job *a = (struct ae_job *)j;
+	struct tctx *t = ctx;
+	struct ae_item *keep = NULL;
+	size_t nkeep = 0, start;
+	uint64_t bytes = 0;
+	char *cause = NULL;
+
+	if (db_files_list(t->db, 1, ae_cb, a, &cause) == -1) {
+		log_warnx("replication: anti-entropy: %s", cause);
+		free(cause);
+		cause = NULL;
+	}
+	if (a->n > 0)
+		keep = xcalloc(a->n, sizeof *keep);
+	start = a->n > 0 ? a->rnd % a->n : 0;
+	for (size_t k = 0; k < a->n; k++) {
+		struct ae_item *it = &a->v[(start + k) % a->n];
+
+		if (bytes < REPL_AE_MAX_BYTES && (it->f.deleted ||
+		    db_file_manifest(t->db, it->f.id, &it->m, &cause) == 0)) {
+			bytes += 150 + strlen(it->f.key) + it->m.nchunks * HASH_LEN;
+			keep[nkeep++] = *it;
+			continue;
+		}
+		free(cause);
+		cause = NULL;
+		free(it->f.key);
+		manifest_free(&it->m);
+	}
+	free(a->v);
+	a->v = keep;
+	a->n = a->cap = nkeep;
+}
+
+static void
+ae_done(struct job *j)
+{
+	struct ae_job *a = (struct ae_job *)j;
+	struct repl *r = a->r;
+	struct rpeer *rp = rp_find(r, a->to);
+	size_t sent = 0;
+
+	if (rp != NULL)
+		rp->ae_busy = 0;
+	for (size_t k = 0; k < a->n; k++) {
+		if (!r->stopping && rp != NULL && rp->up &&
+		    send_file(r, a->to, &a->v[k].f, &a->v[k].m) == 0)
+			sent++;
+		free(a->v[k].f.key);
+		manifest_free(&a->v[k].m);
+	}
+	free(a->v);
+	if (sent > 0) {
+		char s[NODE_ID_SHORT_LEN + 1];
+		log_debug("anti-entropy with %s: %zu buckets differ, sent %zu entries",
+		    sid(a->to, s), a->ndiff, sent);
+	}
+	if (!r->stopping && rp != NULL && rp->up && (a->flags & MSG_DIGEST_REPLY))
+		send_digest(r, a->to, 0);
+	free(a);
 }
 
 static void
 on_digest(struct repl *r, const uint8_t from[NODE_ID_LEN], const struct msg_digest *d)
 {
-	uint8_t diff[MSG_DIGEST_BUCKETS];
-	struct ae_collect a;
-	char *cause = NULL;
-	size_t ndiff = 0, sent = 0, start;
-	uint64_t bytes = 0;
+	struct rpeer *rp = rp_find(r, from);
+	struct ae_job *a;
 
-	if (digest_get(r) == -1)
+	if (digest_get(r) == -1 || rp == NULL)
 		return;
+	a = xcalloc(1, sizeof *a);
 	for (size_t i = 0; i < MSG_DIGEST_BUCKETS; i++) {
-		diff[i] = d->bucket[i] != r->digest[i];
-		ndiff += diff[i];
+		a->diff[i] = d->bucket[i] != r->digest[i];
+		a->ndiff += a->diff[i];
 	}
-	if (ndiff == 0)
+	if (a->ndiff == 0 || rp->ae_busy) {
+		free(a);
 		return;
-	memset(&a, 0, sizeof a);
-	a.diff = diff;
-	if (db_files_list(r->n->db, 1, ae_cb, &a, &cause) == -1) {
-		log_warnx("replication: anti-entropy: %s", cause);
-		free(cause);
 	}
-	/* our entries of the differing buckets; a large difference goes over several
-	 * rounds, from a random starting point so that every entry gets its turn */
-	start = a.n > 0 ? rnd32(r) % a.n : 0;
-	for (size_t k = 0; k < a.n && bytes < REPL_AE_MAX_BYTES; k++) {
-		struct db_file *f = &a.v[(start + k) % a.n];
-		struct manifest m;
-
-		manifest_init(&m, 0);
-		if (!f->deleted && db_file_manifest(r->n->db, f->id, &m, &cause) != 0) {
-			free(cause);
-			cause = NULL;
-			manifest_free(&m);
-			continue;
-		}
-		if (send_file(r, from, f, &m) == 0) {
-			sent++;
-			bytes += 150 + strlen(f->key) + m.nchunks * HASH_LEN;
-		}
-		manifest_free(&m);
-	}
-	for (size_t k = 0; k < a.n; k++)
-		free(a.v[k].key);
-	free(a.v);
-	if (sent > 0) {
-		char s[NODE_ID_SHORT_LEN + 1];
-		log_debug("anti-entropy with %s: %zu buckets differ, sent %zu entries",
-		    sid(from, s), ndiff, sent);
-	}
-	if (d->flags & MSG_DIGEST_REPLY)
-		send_digest(r, from, 0);
+	a->r = r;
+	memcpy(a->to, from, NODE_ID_LEN);
+	a->flags = d->flags;
+	a->rnd = rnd32(r);
+	a->job.run = ae_run;
+	a->job.done = ae_done;
+	rp->ae_busy = 1;
+	pool_submit(r->n->gc, &a->job);
 }
 
 /* ---- eviction: copies this node keeps but is not a holder of ----------------------- */
@@ -1278,7 +1341,6 @@ repl_local_commit(struct node *n, const struct db_file *f, const struct manifest
 
 	if (r == NULL || r->stopping)
 		return 0;
-	r->digest_dirty = 1;
 	/* the metadata goes to every connected peer now */
 	up = xcalloc(r->npeers + 1, NODE_ID_LEN);
 	k = up_peers(r, up);
@@ -2056,21 +2118,38 @@ repl_fetch_cancel(struct node *n, void *arg)
 
 /* ---- repair scan -------------------------------------------------------------------- */
 
+/*
+ * Every REPL_REPAIR_TICK_MS: the chunks this node should hold and lacks. Listing the
+ * versions not wholly held and placing their chunks is O(files) (every version a node
+ * is not a holder of), so it runs on the gc thread with its own connection, from a
+ * snapshot of the live nodes taken on the loop; the loop only starts the wants it
+ * found (at most REPL_SCAN_MAX_WANTS). One scan at a time.
+ */
 struct scan_file {
 	int64_t id;
 	uint64_t version;
 	uint8_t origin[NODE_ID_LEN];
 };
 
-struct scan_collect {
-	struct scan_file *v;
+struct scan_job {
+	struct job job;
+	struct repl *r;
+	int64_t now;            /* wall clock at the snapshot */
+	size_t R;               /* replicas placed (r_eff) */
+	uint8_t (*live)[NODE_ID_LEN]; /* self first, then live peers */
+	size_t nlive;
+	uint8_t (*up)[NODE_ID_LEN];   /* connected peers */
+	size_t nup;
+	struct scan_file *v;    /* versions with chunks not held here */
 	size_t n, cap;
+	uint8_t (*fetch)[HASH_LEN];   /* found: chunks to fetch */
+	size_t nfetch;
 };
 
 static int
 scan_cb(void *arg, const struct db_file *f)
 {
-	struct scan_collect *a = arg;
+	struct scan_job *a = arg;
 
 	if (f->chunks_present >= f->nchunks)
 		return 0;
@@ -2083,6 +2162,92 @@ scan_cb(void *arg, const struct db_file *f)
 	memcpy(a->v[a->n].origin, f->origin, NODE_ID_LEN);
 	a->n++;
 	return 0;
+}
+
+static int
+scan_is_up(const struct scan_job *a, const uint8_t id[NODE_ID_LEN])
+{
+	for (size_t i = 0; i < a->nup; i++)
+		if (memcmp(a->up[i], id, NODE_ID_LEN) == 0)
+			return 1;
+	return 0;
+}
+
+/* gc thread */
+static void
+scan_run(struct job *j, void *ctx)
+{
+	struct scan_job *a = (struct scan_job *)j;
+	struct tctx *t = ctx;
+	size_t *idx = xcalloc(a->nlive, sizeof *idx);
+	char *cause = NULL;
+	int64_t age;
+
+	if (db_files_list(t->db, 0, scan_cb, a, &cause) == -1) {
+		log_warnx("replication: repair scan: %s", cause);
+		free(cause);
+		cause = NULL;
+		a->n = 0;
+	}
+	a->fetch = xcalloc(REPL_SCAN_MAX_WANTS, HASH_LEN);
+	for (size_t i = 0; i < a->n && a->nfetch < REPL_SCAN_MAX_WANTS; i++) {
+		struct manifest m;
+
+		/* a young version whose writer is connected: it is pushing the chunks. The
+		 * age is by the writer's clock: a version dated ahead of ours by more than
+		 * the window (a writer's clock ahead, or a network clock carried ahead by
+		 * one) is not young, or its repair would wait for the skew (t_fault_clock_skew) */
+		age = a->now - repl_version_ms(a->v[i].version);
+		if (age > -REPL_YOUNG_MS && age < REPL_YOUNG_MS && scan_is_up(a, a->v[i].origin))
+			continue;
+		if (db_file_manifest(t->db, a->v[i].id, &m, &cause) != 0) {
+			free(cause);
+			cause = NULL;
+			continue;
+		}
+		for (uint64_t c = 0; c < m.nchunks && a->nfetch < REPL_SCAN_MAX_WANTS; c++) {
+			size_t k = repl_place(m.chunks[c], (const uint8_t (*)[32])a->live,
+			    a->nlive, a->R, idx), h;
+
+			for (h = 0; h < k && idx[h] != 0; h++)
+				;
+			if (h == k) /* not a holder */
+				continue;
+			if (db_chunk_have(t->db, m.chunks[c], &cause) != 0) {
+				free(cause);
+				cause = NULL;
+				continue;
+			}
+			memcpy(a->fetch[a->nfetch++], m.chunks[c], HASH_LEN);
+		}
+		manifest_free(&m);
+	}
+	free(idx);
+}
+
+static void
+scan_done(struct job *j)
+{
+	struct scan_job *a = (struct scan_job *)j;
+	struct repl *r = a->r;
+	size_t started = 0;
+
+	r->scan_busy = 0;
+	for (size_t i = 0; !r->stopping && i < a->nfetch; i++) {
+		if (want_find(r, a->fetch[i]) != NULL)
+			continue;
+		want_get(r, a->fetch[i], 1);
+		started++;
+	}
+	if (started > 0) {
+		log_info("replication: fetching %zu chunks this node should hold", started);
+		want_pump(r);
+	}
+	free(a->live);
+	free(a->up);
+	free(a->v);
+	free(a->fetch);
+	free(a);
 }
 
 static int
@@ -2108,69 +2273,32 @@ expire_fn(struct node *n, struct db *db, void *arg)
 static void
 expire_done(struct node *n, void *arg, int rc)
 {
+	(void)n;
 	(void)arg;
-	if (rc == 0 && n->repl != NULL)
-		n->repl->digest_dirty = 1;
+	(void)rc;
 }
 
 static void
 scan(struct repl *r)
 {
-	struct scan_collect a;
-	uint8_t (*live)[NODE_ID_LEN];
-	size_t nlive, *idx, started = 0;
-	char *cause = NULL;
-	int64_t now = wall_ms(), age;
+	struct scan_job *a;
 
 	files_commit_call(r->n, 0, expire_fn, expire_done, NULL);
-	if (nup(r) == 0 || r->nbg > REPL_SCAN_MAX_WANTS / 2 || r->n->cfg->ephemeral)
+	if (nup(r) == 0 || r->nbg > REPL_SCAN_MAX_WANTS / 2 || r->n->cfg->ephemeral ||
+	    r->scan_busy)
 		return;
-	memset(&a, 0, sizeof a);
-	if (db_files_list(r->n->db, 0, scan_cb, &a, &cause) == -1) {
-		log_warnx("replication: repair scan: %s", cause);
-		free(cause);
-		return;
-	}
-	live = xcalloc(r->npeers + 1, NODE_ID_LEN);
-	idx = xcalloc(r->npeers + 1, sizeof *idx);
-	nlive = live_nodes(r, live);
-	for (size_t i = 0; i < a.n && started < REPL_SCAN_MAX_WANTS; i++) {
-		struct manifest m;
-		struct rpeer *o = rp_find(r, a.v[i].origin);
-
-		/* a young version whose writer is connected: it is pushing the chunks. The
-		 * age is by the writer's clock: a version dated ahead of ours by more than
-		 * the window (a writer's clock ahead, or a network clock carried ahead by
-		 * one) is not young, or its repair would wait for the skew (t_fault_clock_skew) */
-		age = now - repl_version_ms(a.v[i].version);
-		if (age > -REPL_YOUNG_MS && age < REPL_YOUNG_MS && o != NULL && o->up)
-			continue;
-		if (db_file_manifest(r->n->db, a.v[i].id, &m, &cause) != 0) {
-			free(cause);
-			cause = NULL;
-			continue;
-		}
-		for (uint64_t c = 0; c < m.nchunks && started < REPL_SCAN_MAX_WANTS; c++) {
-			if (want_find(r, m.chunks[c]) != NULL ||
-			    !self_holds(r, m.chunks[c], live, nlive, idx))
-				continue;
-			if (db_chunk_have(r->n->db, m.chunks[c], &cause) != 0) {
-				free(cause);
-				cause = NULL;
-				continue;
-			}
-			want_get(r, m.chunks[c], 1);
-			started++;
-		}
-		manifest_free(&m);
-	}
-	free(a.v);
-	free(live);
-	free(idx);
-	if (started > 0) {
-		log_info("replication: fetching %zu chunks this node should hold", started);
-		want_pump(r);
-	}
+	a = xcalloc(1, sizeof *a);
+	a->r = r;
+	a->now = wall_ms();
+	a->live = xcalloc(r->npeers + 1, NODE_ID_LEN);
+	a->nlive = live_nodes(r, a->live);
+	a->R = r_eff(r, a->nlive);
+	a->up = xcalloc(r->npeers + 1, NODE_ID_LEN);
+	a->nup = up_peers(r, a->up);
+	a->job.run = scan_run;
+	a->job.done = scan_done;
+	r->scan_busy = 1;
+	pool_submit(r->n->gc, &a->job);
 }
 
 /* ---- timer, peers, messages -------------------------------------------------------- */
@@ -2584,12 +2712,13 @@ repl_start(struct node *n, char **cause)
 	TAILQ_INIT(&r->queued);
 	TAILQ_INIT(&r->asked);
 	TAILQ_INIT(&r->fetches);
-	r->digest_dirty = 1;
+	r->dg = db_digest_new(repl_digest_add);
 	if (RAND_bytes((unsigned char *)&r->rng, sizeof r->rng) != 1 || r->rng == 0)
 		r->rng = 0x9e3779b97f4a7c15ULL;
 	if (db_peers_list(n->db, load_peer, r, &c2) == -1) {
 		set_cause(cause, "replication: %s", c2);
 		free(c2);
+		db_digest_free(r->dg);
 		free(r);
 		return -1;
 	}
@@ -2600,6 +2729,7 @@ repl_start(struct node *n, char **cause)
 	r->tick = event_new(n->base, -1, EV_PERSIST, on_tick, r);
 	event_add(r->tick, &tv);
 	n->repl = r;
+	digest_attach(r); /* the committer's first job: before any write */
 	{
 		char reps[16];
 
@@ -2670,6 +2800,7 @@ repl_stop(struct node *n)
 		free(p);
 	}
 	free(r->have);
+	db_digest_free(r->dg); /* the committer (its connection) is gone already */
 	free(r);
 	n->repl = NULL;
 }

@@ -661,6 +661,98 @@ rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	return remove(path);
 }
 
+/* The digest kept by the writes of its connection (db_digest_attach) equals the one
+ * rebuilt from every row, after a random sequence of local versions, deletes, remote
+ * versions (newer, older, tombstones), tombstone expiry, transactions committed and
+ * rolled back, and writes on another connection's rebuild. */
+static void
+digest_full(struct db *db, uint64_t b[256], uint32_t *n)
+{
+	struct db_digest *dg = db_digest_new(repl_digest_add);
+	char *cause = NULL;
+
+	ck_assert_msg(db_digest_rebuild(dg, db, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(db_digest_read(dg, b, n), 0);
+	db_digest_free(dg);
+}
+
+START_TEST(digest_incremental)
+{
+	struct db *db;
+	struct db_digest *dg;
+	char *cause = NULL, path[128], key[32];
+	uint64_t inc[256], full[256], n, hlc = 1000;
+	uint32_t cinc, cfull;
+	unsigned seed = 12345;
+	struct manifest m;
+	uint8_t h[32], o[32];
+
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/p2p-test-repl.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(path, sizeof path, "%s/p2p.db", tmpdir);
+	ck_assert_msg(db_open(&db, path, 0, &cause) == 0, "%s", cause);
+	dg = db_digest_new(repl_digest_add);
+	ck_assert_int_eq(db_digest_read(dg, inc, &cinc), -1); /* not computed yet */
+	db_digest_attach(db, dg);
+	ck_assert_int_eq(db_digest_rebuild(dg, db, &cause), 0);
+	for (int step = 0; step < 3000; step++) {
+		struct db_file f;
+		unsigned op = rand_r(&seed) % 100, k = rand_r(&seed) % 40;
+		int tx = rand_r(&seed) % 4 == 0, rollback = tx && rand_r(&seed) % 3 == 0;
+
+		snprintf(key, sizeof key, "k%u", k);
+		memset(&f, 0, sizeof f);
+		f.key = key;
+		id_of(o, rand_r(&seed) % 3);
+		memcpy(f.origin, o, 32);
+		manifest_init(&m, 4096);
+		memset(h, (int)(rand_r(&seed) % 250), 32);
+		manifest_add(&m, h);
+		m.size = 1 + rand_r(&seed) % 4096;
+		manifest_hash(&m, f.manifest_hash);
+		/* versions mostly increase; some arrive late (older than current) */
+		hlc += 1 + rand_r(&seed) % 3;
+		f.version = (op % 5 == 0 ? hlc - rand_r(&seed) % 50 : hlc) << 16;
+		if (tx)
+			ck_assert_int_eq(db_begin(db, &cause), 0);
+		if (op < 35)
+			ck_assert_msg(db_file_put(db, &f, &m, &cause) == 0, "%s", cause);
+		else if (op < 60)
+			ck_assert_msg(db_file_put_remote(db, &f, &m, &cause) == 0, "%s", cause);
+		else if (op < 75) {
+			f.deleted = 1;
+			ck_assert_msg(db_file_put_remote(db, &f, NULL, &cause) == 0, "%s", cause);
+		} else if (op < 90)
+			ck_assert_int_ne(db_file_delete(db, key, f.version, o, 1, &cause), -1);
+		else if (op < 93)
+			ck_assert_int_eq(db_tombstones_expire(db, (hlc - rand_r(&seed) % 100) << 16,
+			    &n, &cause), 0);
+		else {
+			/* the same version again: a no-op */
+			ck_assert_msg(db_file_put(db, &f, &m, &cause) == 0, "%s", cause);
+			ck_assert_msg(db_file_put(db, &f, &m, &cause) == 0, "%s", cause);
+		}
+		if (tx && rollback)
+			db_rollback(db);
+		else if (tx)
+			ck_assert_int_eq(db_commit(db, &cause), 0);
+		manifest_free(&m);
+		if (step % 97 == 0 || step == 2999) {
+			ck_assert_int_eq(db_digest_read(dg, inc, &cinc), 0);
+			digest_full(db, full, &cfull);
+			ck_assert_msg(memcmp(inc, full, sizeof inc) == 0,
+			    "digest differs from a rebuild after step %d", step);
+			ck_assert_uint_eq(cinc, cfull);
+		}
+	}
+	ck_assert_uint_gt(cfull, 10);
+	db_digest_attach(db, NULL);
+	db_digest_free(dg);
+	db_close(db);
+	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+END_TEST
+
 START_TEST(db_remote_version)
 {
 	struct db *db;
@@ -778,6 +870,7 @@ repl_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("db");
 	tcase_add_test(tc, db_remote_version);
+	tcase_add_test(tc, digest_incremental);
 	suite_add_tcase(s, tc);
 	return s;
 }
