@@ -63,6 +63,8 @@ struct node {
 	unsigned nuploads;
 	unsigned gets_active;
 	uint64_t hlc;             /* committer thread only */
+	int commit_garbage;       /* committer thread only: this batch replaced a live
+	                           * version (its chunks may be unreferenced now) */
 	int64_t started_ms;
 	int stopping;
 	atomic_int sweep_wanted;  /* an upload failed: sweep orphan chunk files */

@@ -693,9 +693,11 @@ commit_one(struct commit_job *c, struct db *db)
 	c->status = c->del ? 200 : 201;
 }
 
-/* Wake the garbage collector after a batch that may have orphaned chunks, at most
- * once a second: each pass scans the chunk table, and waking it after every batch
- * took most of a core under load (measured: 3.3-4.5k -> 8.6-9k stores/s without).
+/* Wake the garbage collector after a batch that may have orphaned chunks (a delete,
+ * or a remote version that replaced a live one: not every remote version, which on a
+ * network of several nodes was every batch), at most once a second: each pass scans
+ * the chunk table, and waking it after every batch took most of a core under load
+ * (measured: 3.3-4.5k -> 8.6-9k stores/s without).
  * Chunks of replaced versions wait for its 10 s idle pass. Committer thread only. */
 static void
 gc_kick(struct node *n, int garbage)
@@ -725,9 +727,10 @@ commit_batch(struct jobq *q, void *ctx, void *arg)
 		c->sync_failed = 0;
 		if ((c->fn == NULL && !c->del) || c->sync)
 			any_put = 1;
-		if (c->del || c->fn != NULL)
-			garbage = 1; /* a tombstone or a remote version may orphan chunks */
+		if (c->del)
+			garbage = 1; /* a tombstone may orphan chunks */
 	}
+	n->commit_garbage = 0; /* set by a call that replaced a live version */
 	/* 1. every chunk written for these versions becomes durable: one syncfs */
 	if (any_put && store_sync(n->store, &cause) == -1) {
 		int st = is_nospace(cause) ? 507 : 500;
@@ -756,7 +759,7 @@ commit_batch(struct jobq *q, void *ctx, void *arg)
 		if (!failed && db_meta_set(t->db, "hlc", hlc, &cause) == 0 &&
 		    db_commit(t->db, &cause) == 0) {
 			atomic_fetch_add(&n->m.commit_batches, 1);
-			gc_kick(n, garbage);
+			gc_kick(n, garbage || n->commit_garbage);
 			return;
 		}
 		db_rollback(t->db);
@@ -794,7 +797,7 @@ commit_batch(struct jobq *q, void *ctx, void *arg)
 			cause = NULL;
 		}
 	}
-	gc_kick(n, garbage);
+	gc_kick(n, garbage || n->commit_garbage);
 }
 
 static void

@@ -593,6 +593,8 @@ apply_fn(struct node *n, struct db *db, void *arg)
 	case REPL_APPLY:
 		if (db_file_put_remote(db, &f, f.deleted ? NULL : &m, &cause) == -1)
 			goto out;
+		if (has && !cur.deleted)
+			n->commit_garbage = 1; /* its chunks may be unreferenced now */
 		rf->applied = 1;
 		rf->live = !f.deleted;
 		/* the writer holds the chunks of what it wrote (shares: fetch sources) */
