@@ -110,6 +110,10 @@ static const char *const migrations[] = {
 	"ALTER TABLE files ADD COLUMN prev_version INTEGER NOT NULL DEFAULT 0;\n"
 	"ALTER TABLE files ADD COLUMN prev_origin BLOB"
 	" CHECK (prev_origin IS NULL OR length(prev_origin) = 32);\n",
+	/* v3: the chunks known but not held, so that the repair scan finds the versions
+	 * missing chunks without counting the chunks of every version (on a node holding
+	 * everything, the index is empty but for replicas in flight). */
+	"CREATE INDEX chunks_not_held ON chunks (hash) WHERE local = 0;\n",
 };
 #define DB_SCHEMA_LATEST ((int)nitems(migrations))
 
@@ -169,6 +173,9 @@ static const char *const db_sql[ST__COUNT] = {
 	    " FROM files f WHERE (?1 OR f.deleted = 0) AND " FILE_IS_CURRENT " ORDER BY f.key",
 	[ST_FILES_ENTRIES] = "SELECT f.key, f.version, f.origin, f.deleted FROM files f"
 	    " WHERE " FILE_IS_CURRENT,
+	[ST_FILES_INCOMPLETE] = "SELECT " FILE_COLS " FROM files f WHERE f.id IN"
+	    " (SELECT fc.file_id FROM chunks c JOIN file_chunks fc ON fc.hash = c.hash"
+	    " WHERE c.local = 0) AND f.deleted = 0 AND " FILE_IS_CURRENT,
 	[ST_FILE_ENTRY] = "SELECT version, origin, deleted FROM files WHERE key = ?1"
 	    " ORDER BY version DESC, origin DESC LIMIT 1",
 	/* by the files_version index: only the rows older than the cutoff */
@@ -619,6 +626,7 @@ db_close(struct db *db)
 		sqlite3_finalize(db->st[i]);
 	if (db->sq != NULL && sqlite3_close(db->sq) != SQLITE_OK)
 		log_warnx("%s: close: %s", db->path, sqlite3_errmsg(db->sq));
+	free(db->dg_notes);
 	free(db->path);
 	free(db);
 }

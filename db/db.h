@@ -105,22 +105,34 @@ int db_file_chunks_range(struct db *db, int64_t file_id, uint64_t start, uint32_
 /*
  * The anti-entropy digest of the current rows (docs/PROTOCOL.md, DIGEST), kept up to
  * date as rows change instead of rebuilt over every file: a connection it is attached
- * to notes, for each key a write touches, its current entry before and after, and the
- * XOR of both goes into the digest when the transaction commits (nothing on rollback).
- * add() XORs one entry's hash into its bucket. Attach it to the one connection that
- * writes files (the committer), then rebuild it once from that connection; read it
- * from any thread.
+ * to notes, for each key a write touches, its current entry before and after; both go
+ * into the digest when the transaction commits (nothing on rollback). hash() gives an
+ * entry's bucket and value. Attach it to the one connection that writes files (the
+ * committer), then rebuild it once from that connection; read it from any thread.
  */
 struct db_digest;
-typedef void db_digest_add_fn(uint64_t bucket[256], const char *key, uint64_t version,
-    const uint8_t origin[32], int deleted);
-struct db_digest *db_digest_new(db_digest_add_fn *add);
+typedef uint64_t db_digest_hash_fn(const char *key, uint64_t version,
+    const uint8_t origin[32], int deleted, unsigned *bucket);
+struct db_digest *db_digest_new(db_digest_hash_fn *hash);
 void db_digest_free(struct db_digest *dg); /* NULL ok; detach it first */
 void db_digest_attach(struct db *db, struct db_digest *dg); /* NULL detaches */
 /* Recompute from every current row of db (O(files): once, at start-up). */
 int db_digest_rebuild(struct db_digest *dg, struct db *db, char **cause);
 /* Copy the buckets and the number of entries; -1 while never rebuilt. */
 int db_digest_read(struct db_digest *dg, uint64_t bucket[256], uint32_t *count);
+/* The same over the rows whose version (its wall-clock part) is before cutoff_ms,
+ * rounded down to a second; now_ms is this node's clock. O(1). -1 also when the
+ * cutoff is more than ~20 s before now_ms or after it. */
+int db_digest_read_before(struct db_digest *dg, int64_t now_ms, int64_t cutoff_ms,
+    uint64_t bucket[256], uint32_t *count);
+/* The (version, origin, deleted) of key's current row, live or tombstone, without the
+ * rest of db_file_get(): 1 found, 0 no row, -1 error. */
+int db_file_entry(struct db *db, const char *key, uint64_t *version, uint8_t origin[32],
+    int *deleted, char **cause);
+/* The current live versions with a chunk not held here (known, local = 0), in no
+ * particular order: O(chunks not held), by an index. cb as for db_files_list. */
+int db_files_incomplete(struct db *db, int (*cb)(void *arg, const struct db_file *f),
+    void *arg, char **cause);
 /* Current versions in key order; tombstones only if include_deleted.
  * cb returns 0 to go on, non-zero to stop; f (and f->key) is valid only during cb. */
 int db_files_list(struct db *db, int include_deleted,

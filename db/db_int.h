@@ -32,6 +32,7 @@ enum db_stmt_id {
 	ST_FILES_LIST_COPIES,
 	ST_FILES_ENTRIES,
 	ST_FILE_ENTRY,
+	ST_FILES_INCOMPLETE,
 	ST_TOMBSTONES_OLD,
 	/* chunks.c */
 	ST_CHUNK_UPSERT,
@@ -64,8 +65,13 @@ struct db {
 	int version; /* PRAGMA user_version after open */
 	sqlite3_stmt *st[ST__COUNT];
 	struct db_digest *dg;    /* attached digest (files.c), or NULL */
-	uint64_t dg_tx[256];     /* its change by the open transaction, */
-	int64_t dg_tx_n;         /* and the change of its entry count */
+	struct dg_note {         /* its changes by the open transaction */
+		uint64_t hash;
+		int64_t slot;
+		uint8_t bucket;
+		int8_t sign;     /* 1 entry in, -1 entry out */
+	} *dg_notes;
+	size_t dg_nnotes, dg_cap;
 };
 
 /* files.c: the attached digest takes (commit) or drops (rollback) the changes noted

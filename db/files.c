@@ -547,6 +547,28 @@ out:
 	return ret;
 }
 
+int
+db_files_incomplete(struct db *db, int (*cb)(void *arg, const struct db_file *f),
+    void *arg, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_FILES_INCOMPLETE);
+	struct db_file f;
+	int rc, ret = -1;
+
+	while ((rc = db_step(db, s, "incomplete files", cause)) == SQLITE_ROW) {
+		if (file_from_row(db, s, &f, cause) == -1)
+			goto out;
+		if (cb(arg, &f) != 0)
+			break;
+	}
+	if (rc == -1)
+		goto out;
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}
+
 static int
 files_list(struct db *db, int st, int include_deleted,
     int (*cb)(void *arg, const struct db_file *f), void *arg, char **cause)
@@ -593,21 +615,40 @@ db_files_list_copies(struct db *db, int include_deleted,
 
 /* ---- the incremental anti-entropy digest -------------------------------------------- */
 
+/*
+ * Besides the buckets over every current row, a ring of DG_RING one-second slots (by
+ * the entry's version, i.e. its writer's clock) holds the XOR of the entries of each
+ * slot near the present, so that the digest of the rows older than a recent cutoff
+ * (db_digest_read_before) costs O(slots), not a query. The ring's newest slot is
+ * DG_AHEAD slots ahead of this node's clock; a slot leaving the ring at the old end is
+ * cleared (its entries count as old from then on). An entry dated further ahead than
+ * the ring counts as old at once; should it be replaced once its slot is in the ring,
+ * that slot is wrong until it leaves the ring (versions that far ahead come only from
+ * a fast clock): the digest of all rows is always exact.
+ */
+#define DG_SLOT_MS 1000
+#define DG_RING 32
+#define DG_AHEAD 8
+
 struct db_digest {
 	pthread_mutex_t mtx;
-	db_digest_add_fn *add;
+	db_digest_hash_fn *hash;
 	uint64_t bucket[256];
 	int64_t count;
+	uint64_t young[DG_RING][256];
+	int64_t young_n[DG_RING];
+	int64_t top;            /* newest slot of the ring */
 	int valid;
 };
 
 struct db_digest *
-db_digest_new(db_digest_add_fn *add)
+db_digest_new(db_digest_hash_fn *hash)
 {
 	struct db_digest *dg = xcalloc(1, sizeof *dg);
 
 	pthread_mutex_init(&dg->mtx, NULL);
-	dg->add = add;
+	dg->hash = hash;
+	dg->top = INT64_MIN;
 	return dg;
 }
 
@@ -624,8 +665,51 @@ void
 db_digest_attach(struct db *db, struct db_digest *dg)
 {
 	db->dg = dg;
-	memset(db->dg_tx, 0, sizeof db->dg_tx);
-	db->dg_tx_n = 0;
+	db->dg_nnotes = 0;
+}
+
+static int64_t
+dg_slot_ms(int64_t ms)
+{
+	return ms >= 0 ? ms / DG_SLOT_MS : -1 - (-1 - ms) / DG_SLOT_MS;
+}
+
+static int64_t
+dg_slot(uint64_t version)
+{
+	return (int64_t)((version >> 16) / DG_SLOT_MS);
+}
+
+/* Move the ring to the clock (mutex held). */
+static void
+dg_advance(struct db_digest *dg, int64_t now_ms)
+{
+	int64_t want = dg_slot_ms(now_ms) + DG_AHEAD;
+
+	if (dg->top == INT64_MIN || want - dg->top >= DG_RING) {
+		memset(dg->young, 0, sizeof dg->young);
+		memset(dg->young_n, 0, sizeof dg->young_n);
+		dg->top = want;
+		return;
+	}
+	while (dg->top < want) { /* a clock going back keeps the ring where it is */
+		size_t i = (size_t)((++dg->top) % DG_RING);
+
+		memset(dg->young[i], 0, sizeof dg->young[i]);
+		dg->young_n[i] = 0;
+	}
+}
+
+/* One entry in (sign 1) or out (-1) of the digest (mutex held). */
+static void
+dg_apply(struct db_digest *dg, int64_t slot, unsigned b, uint64_t h, int sign)
+{
+	dg->bucket[b] ^= h;
+	dg->count += sign;
+	if (slot <= dg->top && slot > dg->top - DG_RING) {
+		dg->young[slot % DG_RING][b] ^= h;
+		dg->young_n[slot % DG_RING] += sign;
+	}
 }
 
 void
@@ -635,15 +719,17 @@ db_digest_tx_end(struct db *db, int committed)
 
 	if (dg == NULL)
 		return;
-	if (committed) {
+	if (committed && db->dg_nnotes > 0) {
 		pthread_mutex_lock(&dg->mtx);
-		for (size_t i = 0; i < 256; i++)
-			dg->bucket[i] ^= db->dg_tx[i];
-		dg->count += db->dg_tx_n;
+		dg_advance(dg, wall_ms());
+		for (size_t i = 0; i < db->dg_nnotes; i++) {
+			struct dg_note *t = &db->dg_notes[i];
+
+			dg_apply(dg, t->slot, t->bucket, t->hash, t->sign);
+		}
 		pthread_mutex_unlock(&dg->mtx);
 	}
-	memset(db->dg_tx, 0, sizeof db->dg_tx);
-	db->dg_tx_n = 0;
+	db->dg_nnotes = 0;
 }
 
 int
@@ -672,20 +758,49 @@ out:
 	return ret;
 }
 
+int
+db_file_entry(struct db *db, const char *key, uint64_t *version, uint8_t origin[32],
+    int *deleted, char **cause)
+{
+	struct dg_entry e;
+
+	if (db_dg_current(db, key, &e, cause) == -1)
+		return -1;
+	*version = e.version;
+	memcpy(origin, e.origin, sizeof e.origin);
+	*deleted = e.deleted;
+	return e.found;
+}
+
+static void
+dg_note_one(struct db *db, const char *key, const struct dg_entry *e, int sign)
+{
+	struct dg_note *t;
+	unsigned b;
+
+	if (db->dg_nnotes == db->dg_cap) {
+		db->dg_cap = db->dg_cap ? 2 * db->dg_cap : 64;
+		db->dg_notes = xreallocarray(db->dg_notes, db->dg_cap, sizeof *db->dg_notes);
+	}
+	t = &db->dg_notes[db->dg_nnotes++];
+	t->hash = db->dg->hash(key, e->version, e->origin, e->deleted, &b);
+	t->bucket = (uint8_t)b;
+	t->slot = dg_slot(e->version);
+	t->sign = (int8_t)sign;
+}
+
 void
 db_dg_note(struct db *db, const char *key, const struct dg_entry *before,
     const struct dg_entry *after)
 {
-	struct db_digest *dg = db->dg;
-
-	if (before->found) {
-		dg->add(db->dg_tx, key, before->version, before->origin, before->deleted);
-		db->dg_tx_n--;
-	}
-	if (after->found) {
-		dg->add(db->dg_tx, key, after->version, after->origin, after->deleted);
-		db->dg_tx_n++;
-	}
+	if (before->found && after->found && before->version == after->version &&
+	    before->deleted == after->deleted &&
+	    memcmp(before->origin, after->origin, sizeof before->origin) == 0)
+		return;
+	if (before->found)
+		dg_note_one(db, key, before, -1);
+	if (after->found)
+		dg_note_one(db, key, after, 1);
 }
 
 static int
@@ -693,9 +808,10 @@ dg_rebuild_cb(void *arg, const char *key, uint64_t version, const uint8_t origin
     int deleted)
 {
 	struct db_digest *dg = arg;
+	unsigned b;
+	uint64_t h = dg->hash(key, version, origin, deleted, &b);
 
-	dg->add(dg->bucket, key, version, origin, deleted);
-	dg->count++;
+	dg_apply(dg, dg_slot(version), b, h, 1);
 	return 0;
 }
 
@@ -707,10 +823,18 @@ db_digest_rebuild(struct db_digest *dg, struct db *db, char **cause)
 	pthread_mutex_lock(&dg->mtx);
 	memset(dg->bucket, 0, sizeof dg->bucket);
 	dg->count = 0;
+	dg->top = INT64_MIN;
+	dg_advance(dg, wall_ms());
 	rc = db_files_entries(db, dg_rebuild_cb, dg, cause);
 	dg->valid = rc == 0;
 	pthread_mutex_unlock(&dg->mtx);
 	return rc;
+}
+
+static uint32_t
+dg_count32(int64_t n)
+{
+	return n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
 int
@@ -721,10 +845,38 @@ db_digest_read(struct db_digest *dg, uint64_t bucket[256], uint32_t *count)
 	pthread_mutex_lock(&dg->mtx);
 	if (dg->valid) {
 		memcpy(bucket, dg->bucket, sizeof dg->bucket);
-		*count = dg->count < 0 ? 0 : dg->count > UINT32_MAX ? UINT32_MAX :
-		    (uint32_t)dg->count;
+		*count = dg_count32(dg->count);
 		ret = 0;
 	}
+	pthread_mutex_unlock(&dg->mtx);
+	return ret;
+}
+
+int
+db_digest_read_before(struct db_digest *dg, int64_t now_ms, int64_t cutoff_ms,
+    uint64_t bucket[256], uint32_t *count)
+{
+	int64_t c = dg_slot_ms(cutoff_ms), n;
+	int ret = -1;
+
+	pthread_mutex_lock(&dg->mtx);
+	if (!dg->valid)
+		goto out;
+	dg_advance(dg, now_ms);
+	if (c <= dg->top - DG_RING || c > dg->top)
+		goto out; /* the ring does not reach back (or ahead) to the cutoff */
+	memcpy(bucket, dg->bucket, sizeof dg->bucket);
+	n = dg->count;
+	for (int64_t sl = c; sl <= dg->top; sl++) {
+		const uint64_t *y = dg->young[sl % DG_RING];
+
+		for (size_t i = 0; i < 256; i++)
+			bucket[i] ^= y[i];
+		n -= dg->young_n[sl % DG_RING];
+	}
+	*count = dg_count32(n);
+	ret = 0;
+out:
 	pthread_mutex_unlock(&dg->mtx);
 	return ret;
 }

@@ -55,6 +55,7 @@
 #define REPL_RX_MAX_BYTES (32u << 20) /* and their bytes (held in memory until written) */
 #define REPL_SERVE_MAX 64            /* CHUNK_GETs being read per peer */
 #define REPL_AE_MAX_BYTES (4u << 20) /* FILE bytes sent per DIGEST answer */
+#define REPL_AE_SETTLE_MS 2000       /* DIGEST values leave out versions this young */
 #define REPL_HAVE_FLUSH_MS 1000
 #define REPL_WANT_LINK_LOSSES 3      /* lost links while asked before a source counts as tried */
 
@@ -669,21 +670,19 @@ file_apply(struct node *n, struct msg_file *mf)
 static int
 on_file(struct repl *r, const uint8_t from[NODE_ID_LEN], struct msg_file *mf)
 {
-	struct db_file cur;
+	uint8_t origin[NODE_ID_LEN];
+	uint64_t version;
 	char *cause = NULL;
-	int rc;
+	int rc, deleted;
 
 	/* already current here: nothing to do (the common case of anti-entropy) */
-	rc = db_file_get(r->n->db, mf->key, 1, &cur, &cause);
+	rc = db_file_entry(r->n->db, mf->key, &version, origin, &deleted, &cause);
 	if (rc == -1) {
 		log_warnx("replication: %s", cause);
 		free(cause);
-	} else if (cur.key != NULL && cur.version == mf->version &&
-	    memcmp(cur.origin, mf->origin, NODE_ID_LEN) == 0) {
-		db_file_clear(&cur);
+	} else if (rc == 1 && version == mf->version &&
+	    memcmp(origin, mf->origin, NODE_ID_LEN) == 0)
 		return 0;
-	}
-	db_file_clear(&cur);
 	if (mf->flags & MSG_FILE_MORE) { /* the rest of its chunk list first */
 		mfetch_on_file(r->mfetch, from, mf);
 		return 0;
@@ -728,12 +727,27 @@ digest_attach(struct repl *r)
 	files_commit_call(r->n, 0, digest_attach_fn, digest_attach_done, r->dg);
 }
 
-/* The current digest into r->digest: a copy, O(256) (the committer keeps it). -1
- * until it was computed once (start-up; retried after a failure). */
+/* The cutoff of the settled digest at now_ms: versions from before it (by their
+ * writer's clock), on the one-second grid, REPL_AE_SETTLE_MS back. */
+static int64_t
+settle_cutoff(int64_t now_ms)
+{
+	return (now_ms - REPL_AE_SETTLE_MS) / 1000 * 1000;
+}
+
+/* The digest we send into r->digest: over the rows older than the settle cutoff, so
+ * that versions still travelling (sent to every peer at commit) do not make buckets
+ * differ under a steady stream of writes; a version missed shows within seconds. A
+ * copy of what the committer keeps, O(256). -1 until it was computed once (start-up;
+ * retried after a failure). */
 static int
 digest_get(struct repl *r)
 {
-	if (db_digest_read(r->dg, r->digest, &r->digest_count) == 0)
+	int64_t now = wall_ms();
+
+	if (db_digest_read_before(r->dg, now, settle_cutoff(now), r->digest,
+	    &r->digest_count) == 0 || db_digest_read(r->dg, r->digest,
+	    &r->digest_count) == 0)
 		return 0;
 	if (!r->dg_attaching && !r->stopping)
 		digest_attach(r);
@@ -756,12 +770,38 @@ send_digest(struct repl *r, const uint8_t to[NODE_ID_LEN], uint8_t flags)
 }
 
 /*
- * The answer to a DIGEST whose buckets differ from ours: our current rows of those
- * buckets, as FILEs. Finding them lists every row (bucket = a hash of the key: no
- * index), so it runs on the gc thread with its own connection, never on the loop; the
- * loop only sends what it found (at most REPL_AE_MAX_BYTES). One at a time per peer:
- * a DIGEST arriving meanwhile is answered by the next round.
+ * The buckets of d that differ from ours. The sender's values are over its rows older
+ * than its settle cutoff (or over all rows: another version of this program); ours
+ * are compared over all rows and over the rows older than our cutoff and the one
+ * before (a second boundary may fall between its sending and now): a bucket equal to
+ * any of them is the same. Clocks apart by more than a second make the settled values
+ * disagree while writes arrive: then this is the comparison of all rows, as before.
  */
+static int
+digest_diff(struct repl *r, const struct msg_digest *d, uint8_t diff[MSG_DIGEST_BUCKETS],
+    size_t *ndiff)
+{
+	uint64_t all[MSG_DIGEST_BUCKETS], s0[MSG_DIGEST_BUCKETS], s1[MSG_DIGEST_BUCKETS];
+	int64_t now = wall_ms(), c = settle_cutoff(now);
+	uint32_t n;
+	int h0, h1;
+
+	if (db_digest_read(r->dg, all, &n) == -1) {
+		digest_get(r); /* (re)starts the computation */
+		return -1;
+	}
+	h0 = db_digest_read_before(r->dg, now, c, s0, &n) == 0;
+	h1 = db_digest_read_before(r->dg, now, c - 1000, s1, &n) == 0;
+	*ndiff = 0;
+	for (size_t i = 0; i < MSG_DIGEST_BUCKETS; i++) {
+		uint64_t v = d->bucket[i];
+
+		diff[i] = v != all[i] && !(h0 && v == s0[i]) && !(h1 && v == s1[i]);
+		*ndiff += diff[i];
+	}
+	return 0;
+}
+
 struct ae_item {
 	struct db_file f;       /* f.key owned */
 	struct manifest m;
@@ -870,14 +910,10 @@ on_digest(struct repl *r, const uint8_t from[NODE_ID_LEN], const struct msg_dige
 	struct rpeer *rp = rp_find(r, from);
 	struct ae_job *a;
 
-	if (digest_get(r) == -1 || rp == NULL)
+	if (rp == NULL)
 		return;
 	a = xcalloc(1, sizeof *a);
-	for (size_t i = 0; i < MSG_DIGEST_BUCKETS; i++) {
-		a->diff[i] = d->bucket[i] != r->digest[i];
-		a->ndiff += a->diff[i];
-	}
-	if (a->ndiff == 0 || rp->ae_busy) {
+	if (digest_diff(r, d, a->diff, &a->ndiff) == -1 || a->ndiff == 0 || rp->ae_busy) {
 		free(a);
 		return;
 	}
@@ -2185,7 +2221,7 @@ scan_run(struct job *j, void *ctx)
 	char *cause = NULL;
 	int64_t age;
 
-	if (db_files_list(t->db, 0, scan_cb, a, &cause) == -1) {
+	if (db_files_incomplete(t->db, scan_cb, a, &cause) == -1) {
 		log_warnx("replication: repair scan: %s", cause);
 		free(cause);
 		cause = NULL;
@@ -2714,7 +2750,7 @@ repl_start(struct node *n, char **cause)
 	TAILQ_INIT(&r->queued);
 	TAILQ_INIT(&r->asked);
 	TAILQ_INIT(&r->fetches);
-	r->dg = db_digest_new(repl_digest_add);
+	r->dg = db_digest_new(repl_digest_entry);
 	if (RAND_bytes((unsigned char *)&r->rng, sizeof r->rng) != 1 || r->rng == 0)
 		r->rng = 0x9e3779b97f4a7c15ULL;
 	if (db_peers_list(n->db, load_peer, r, &c2) == -1) {

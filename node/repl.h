@@ -100,6 +100,9 @@ uint64_t repl_entry_hash(const char *key, uint64_t version, const uint8_t origin
     int deleted);
 void repl_digest_add(uint64_t bucket[256], const char *key, uint64_t version,
     const uint8_t origin[32], int deleted);
+/* The bucket and contribution of one entry (db_digest_hash_fn). */
+uint64_t repl_digest_entry(const char *key, uint64_t version, const uint8_t origin[32],
+    int deleted, unsigned *bucket);
 
 /* The name a losing concurrent version is kept under:
  * "KEY.conflict-<first 8 hex of origin>-<16 hex version>", the KEY part cut at a

@@ -113,6 +113,14 @@ repl_digest_add(uint64_t bucket[256], const char *key, uint64_t version,
 	bucket[repl_bucket(key)] ^= repl_entry_hash(key, version, origin, deleted);
 }
 
+uint64_t
+repl_digest_entry(const char *key, uint64_t version, const uint8_t origin[32],
+    int deleted, unsigned *bucket)
+{
+	*bucket = repl_bucket(key);
+	return repl_entry_hash(key, version, origin, deleted);
+}
+
 void
 repl_conflict_name(const char *key, uint64_t version, const uint8_t origin[32], char *out,
     size_t outlen)

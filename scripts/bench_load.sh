@@ -15,6 +15,8 @@
 #                          random sample of SAMPLE=20000 GETs plus `p2p verify`
 #       BENCH_TMP=/var/tmp/p2p-bench   scratch root (the node's data directory: a disk)
 #       P2P_BIN=...           the binary (default build/p2p)
+#       SERVE_ARGS="..."     extra `serve` options for the nodes started here (e.g.
+#                          "--anti-entropy 1h" to see what anti-entropy costs)
 #       PERF=1                also record `perf record -g` of the (first) local daemon during
 #                          the store phase (report in $BENCH_TMP/perf-put.txt, kept)
 #
@@ -70,7 +72,8 @@ if [ -z "${NODES:-}" ]; then
 		PORT=$(freeport) || die "no free port"
 		D=$W/node$i
 		mkdir -p "$D"
-		args=(--api "127.0.0.1:$PORT" --listen 127.0.0.1:0 --no-mdns)
+		# shellcheck disable=SC2206
+		args=(--api "127.0.0.1:$PORT" --listen 127.0.0.1:0 --no-mdns ${SERVE_ARGS:-})
 		[ "$i" = 1 ] || args+=(--network-key "$W/node1/network.key" --bootstrap "$LISTEN1")
 		"$P2P_BIN" --db "$D/p2p.db" serve "${args[@]}" >"$D/log" 2>&1 &
 		NPIDS+=($!)
