@@ -33,6 +33,7 @@ struct metrics {
 	atomic_uint_fast64_t repl_chunks_pushed, repl_chunks_fetched, repl_chunks_received;
 	atomic_uint_fast64_t repl_push_failures, repl_fetch_failures, repl_bad_chunks;
 	atomic_uint_fast64_t repl_repairs, repl_files_applied, repl_conflicts;
+	atomic_uint_fast64_t repl_ae_files_sent;
 	atomic_uint_fast64_t repl_lag_ms;  /* gauge: last remote version applied */
 };
 

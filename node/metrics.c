@@ -64,6 +64,8 @@ metrics_render(struct node *n, struct evbuffer *b)
 	    "Versions and tombstones received from peers and recorded.");
 	C("p2p_repl_conflicts_total", repl_conflicts,
 	    "Concurrent versions kept under a conflict name.");
+	C("p2p_repl_ae_files_sent_total", repl_ae_files_sent,
+	    "FILEs sent to answer a DIGEST whose buckets differed (anti-entropy).");
 	metric(b, "p2p_repl_lag_ms", "gauge",
 	    "Age of the last remote version when it was recorded here (replication lag).",
 	    (uint64_t)atomic_load(&n->m.repl_lag_ms));

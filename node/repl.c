@@ -894,6 +894,7 @@ ae_done(struct job *j)
 		manifest_free(&a->v[k].m);
 	}
 	free(a->v);
+	atomic_fetch_add(&r->n->m.repl_ae_files_sent, sent);
 	if (sent > 0) {
 		char s[NODE_ID_SHORT_LEN + 1];
 		log_debug("anti-entropy with %s: %zu buckets differ, sent %zu entries",
