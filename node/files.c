@@ -1466,7 +1466,8 @@ getter_pump(struct getter *g)
 		if (r->rc == 2)
 			atomic_fetch_add(&n->m.chunk_verify_failures, 1);
 		g->refetched = r->idx + 1;
-		if (repl_fetch(n, &g->m.chunks[r->idx], 1, getter_refetched, g) == 0) {
+		if (repl_fetch(n, &g->m.chunks[r->idx], 1, g->m.chunk_size,
+		    getter_refetched, g) == 0) {
 			g->fetching = 1;
 			gread_free(n, r);
 			return;
@@ -1610,8 +1611,8 @@ files_get(struct node *n, struct evhttp_request *req, const char *key, int head,
 				for (uint64_t k = 0; k < nmiss; k++)
 					offs[k] = g->fidx[k] * g->m.chunk_size;
 			}
-			rc = repl_fetch_each(n, miss, nmiss, getter_chunk_fetched, g,
-			    g->out_fd, offs);
+			rc = repl_fetch_each(n, miss, nmiss, g->m.chunk_size,
+			    getter_chunk_fetched, g, g->out_fd, offs);
 			free(offs);
 			free(miss);
 			if (rc == -1) {

@@ -65,6 +65,7 @@ struct rpeer {
 	int up;
 	int64_t seen_ms;        /* wall clock: last time it was connected */
 	unsigned gets;          /* our CHUNK_GETs outstanding to it */
+	uint64_t get_bytes;     /* and what they count in its window (repl_get_charge) */
 	unsigned rx;            /* its CHUNK_PUTs being stored */
 	size_t rx_bytes;        /* and their bytes */
 	unsigned serving;       /* its CHUNK_GETs being read */
@@ -147,6 +148,8 @@ struct want {
 	uint8_t hash[HASH_LEN];
 	enum wstate state;
 	uint8_t src[NODE_ID_LEN];
+	uint32_t len;           /* no longer than this (its file's chunk size; 0 unknown) */
+	uint32_t charged;       /* what it counts in src's window while asked or storing */
 	uint64_t asked_ms;
 	uint64_t nosrc_ms;      /* monotonic: since when no node could be asked (0: not) */
 	unsigned link_losses;   /* links lost while it was asked (not the holder's fault) */
@@ -231,6 +234,15 @@ rp_get(struct repl *r, const uint8_t id[NODE_ID_LEN])
 	TAILQ_INSERT_TAIL(&r->peers, p, entry);
 	r->npeers++;
 	return p;
+}
+
+/* A CHUNK_GET to p that counted charge bytes is over (answered and written, or not). */
+static void
+rp_get_done(struct rpeer *p, uint32_t charge)
+{
+	if (p->gets > 0)
+		p->gets--;
+	p->get_bytes -= p->get_bytes < charge ? p->get_bytes : charge;
 }
 
 static int
@@ -1445,6 +1457,7 @@ struct rx {
 	uint8_t *data;
 	size_t len;
 	int fetched;            /* CHUNK_DATA for a want (else CHUNK_PUT) */
+	uint32_t charged;       /* fetched: what it counts in its peer's fetch window */
 	struct rx_sink {        /* fetched: files of gets waiting for it (repl_fetch_into) */
 		struct fetch *f;
 		uint64_t idx;
@@ -1617,8 +1630,8 @@ rx_done(struct job *j)
 	if (!r->stopping)
 		rx_release_bytes(r, x);
 	/* a fetched chunk's bytes are gone from memory: its peer may be asked for more */
-	if (fetched && !r->stopping && (rp = rp_find(r, x->from)) != NULL && rp->gets > 0)
-		rp->gets--;
+	if (fetched && !r->stopping && (rp = rp_find(r, x->from)) != NULL)
+		rp_get_done(rp, x->charged);
 	if (x->status != MSG_CHUNK_OK || r->stopping) {
 		rx_finish(x);
 	} else {
@@ -1657,6 +1670,7 @@ rx_start(struct repl *r, const uint8_t from[NODE_ID_LEN], struct msg_chunk *c, i
 	c->data = NULL; /* taken */
 	c->len = 0;
 	x->fetched = fetched;
+	x->charged = w != NULL ? w->charged : 0;
 	x->job.run = rx_run;
 	x->job.done = rx_done;
 	atomic_fetch_add(&r->n->m.repl_bytes_received, x->len);
@@ -1966,12 +1980,13 @@ want_pump(struct repl *r)
 	for (w = TAILQ_FIRST(&r->queued); w != NULL; w = next) {
 		struct rpeer *best = NULL, *rp;
 		int untried = 0, room = 0;
+		uint32_t charge = repl_get_charge(w->len);
 
 		next = TAILQ_NEXT(w, q);
 		/* every peer's window is full: nothing more can be asked now (and ranking
 		 * every queued chunk would cost a hash per peer each time) */
 		TAILQ_FOREACH(rp, &r->peers, entry)
-			if (rp->up && rp->gets < REPL_GET_WINDOW)
+			if (rp->up && repl_get_room(rp->gets, rp->get_bytes, charge))
 				room = 1;
 		if (!room && nu == 0) {
 			want_no_source(r, w); /* no link at all (maybe for a moment) */
@@ -1990,9 +2005,9 @@ want_pump(struct repl *r)
 				if (rp == NULL)
 					continue;
 				untried++;
-				if (rp->gets >= REPL_GET_WINDOW)
+				if (!repl_get_room(rp->gets, rp->get_bytes, charge))
 					continue;
-				if (best == NULL || rp->gets < best->gets)
+				if (best == NULL || rp->get_bytes < best->get_bytes)
 					best = rp;
 			}
 			if (pass == 0 && untried > 0)
@@ -2009,7 +2024,9 @@ want_pump(struct repl *r)
 		TAILQ_INSERT_TAIL(&r->asked, w, q);
 		memcpy(w->src, best->id, NODE_ID_LEN);
 		w->asked_ms = mono_ms();
+		w->charged = charge;
 		best->gets++;
+		best->get_bytes += charge;
 		send_ref(r, best->id, MSG_CHUNK_GET, w->hash, 0);
 	}
 	free(up);
@@ -2027,8 +2044,8 @@ on_data(struct repl *r, const uint8_t from[NODE_ID_LEN], struct msg_chunk *c)
 	if (w == NULL || w->state != W_ASKED || memcmp(w->src, from, NODE_ID_LEN) != 0)
 		return; /* late or unasked: dropped (msg_clear frees the data) */
 	if (c->status != MSG_CHUNK_OK) {
-		if (rp != NULL && rp->gets > 0)
-			rp->gets--;
+		if (rp != NULL)
+			rp_get_done(rp, w->charged);
 		if (c->status == MSG_CHUNK_CORRUPT) {
 			hex_encode(c->hash, HASH_LEN, hex);
 			log_warnx("replication: peer %s reports chunk %.16s corrupt: asking "
@@ -2041,7 +2058,12 @@ on_data(struct repl *r, const uint8_t from[NODE_ID_LEN], struct msg_chunk *c)
 		return;
 	}
 	/* the peer's window slot stays taken until the bytes are written (rx_done): the
-	 * window bounds what waits here for a worker, not only what is on the wire */
+	 * window bounds what waits here for a worker, not only what is on the wire. Longer
+	 * than expected (a wrong chunk size in a manifest): it counts as long as it is. */
+	if (rp != NULL && c->len > w->charged) {
+		rp->get_bytes += c->len - w->charged;
+		w->charged = c->len;
+	}
 	TAILQ_REMOVE(&r->asked, w, q);
 	w->state = W_STORING;
 	rx_start(r, from, c, 1, w);
@@ -2082,28 +2104,29 @@ want_stored(struct repl *r, const struct rx *x, int ok)
 }
 
 static int fetch_start(struct node *n, const uint8_t (*hashes)[32], uint64_t count,
-    void (*done)(void *arg, int ok, const char *why),
+    uint32_t chunk_len, void (*done)(void *arg, int ok, const char *why),
     void (*each)(void *arg, uint64_t idx, int ok, int sunk, const char *why), void *arg,
     int fd, const uint64_t *offs);
 
 int
 repl_fetch(struct node *n, const uint8_t (*hashes)[32], uint64_t count,
-    void (*done)(void *arg, int ok, const char *why), void *arg)
+    uint32_t chunk_len, void (*done)(void *arg, int ok, const char *why), void *arg)
 {
-	return fetch_start(n, hashes, count, done, NULL, arg, -1, NULL);
+	return fetch_start(n, hashes, count, chunk_len, done, NULL, arg, -1, NULL);
 }
 
 int
 repl_fetch_each(struct node *n, const uint8_t (*hashes)[32], uint64_t count,
+    uint32_t chunk_len,
     void (*each)(void *arg, uint64_t idx, int ok, int sunk, const char *why), void *arg,
     int fd, const uint64_t *offs)
 {
-	return fetch_start(n, hashes, count, NULL, each, arg, fd, offs);
+	return fetch_start(n, hashes, count, chunk_len, NULL, each, arg, fd, offs);
 }
 
 static int
 fetch_start(struct node *n, const uint8_t (*hashes)[32], uint64_t count,
-    void (*done)(void *arg, int ok, const char *why),
+    uint32_t chunk_len, void (*done)(void *arg, int ok, const char *why),
     void (*each)(void *arg, uint64_t idx, int ok, int sunk, const char *why), void *arg,
     int fd, const uint64_t *offs)
 {
@@ -2132,6 +2155,9 @@ fetch_start(struct node *n, const uint8_t (*hashes)[32], uint64_t count,
 			w->background = 0;
 			r->nbg--;
 		}
+		/* the same hash is the same bytes: the smallest bound known holds */
+		if (chunk_len != 0 && (w->len == 0 || chunk_len < w->len))
+			w->len = chunk_len;
 		w->waiters = xreallocarray(w->waiters, w->nwaiters + 1, sizeof *w->waiters);
 		w->waiters[w->nwaiters].f = f;
 		w->waiters[w->nwaiters++].idx = i;
@@ -2360,8 +2386,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		if (now - w->asked_ms > REPL_FETCH_TIMEOUT_MS) {
 			struct rpeer *rp = rp_find(r, w->src);
 
-			if (rp != NULL && rp->gets > 0)
-				rp->gets--;
+			if (rp != NULL)
+				rp_get_done(rp, w->charged);
 			want_tried(w, w->src);
 			want_requeue(r, w);
 		}
@@ -2405,7 +2431,7 @@ repl_peer_up(struct node *n, const uint8_t id[NODE_ID_LEN])
 	rp->up = 1;
 	rp->seen_ms = wall_ms();
 	rp->gets = rp->rx = rp->serving = 0;
-	rp->rx_bytes = 0;
+	rp->get_bytes = rp->rx_bytes = 0;
 	send_digest(r, id, MSG_DIGEST_REPLY);
 	want_pump(r);
 }
@@ -2424,6 +2450,7 @@ repl_peer_down(struct node *n, const uint8_t id[NODE_ID_LEN])
 	rp->up = 0;
 	rp->seen_ms = wall_ms();
 	rp->gets = 0;
+	rp->get_bytes = 0;
 	if (r->stopping)
 		return;
 	mfetch_peer_down(r->mfetch, id);

@@ -32,7 +32,13 @@ struct evhttp_request;
 #define REPL_REPAIR_TICK_MS 5000       /* how often repair looks for work */
 #define REPL_TOMBSTONE_S_DEFAULT (30LL * 24 * 3600)
 #define REPL_PUSH_WINDOW 64            /* chunks of a version unacknowledged (push) */
-#define REPL_GET_WINDOW 6              /* CHUNK_GETs unanswered per peer (fetch) */
+/* Fetch window per peer: CHUNK_GETs unanswered (or answered, not yet written) count by
+ * their chunk's expected length (the file's chunk size; REPL_GET_LEN_UNKNOWN when only
+ * the repair scan wants it). 6 MiB is 6 chunks of 1 MiB; the chunk cap is what a peer
+ * reads at once before answering "missing" (REPL_SERVE_MAX in repl.c). */
+#define REPL_GET_WINDOW_BYTES (6u << 20)
+#define REPL_GET_WINDOW_MAX 64
+#define REPL_GET_LEN_UNKNOWN (1u << 20) /* MSG_CHUNK_MAX: the largest chunk sent */
 #define REPL_MIN_COPIES_WAIT_MS 120000 /* a store waits this long for min copies */
 #define REPL_FETCH_TIMEOUT_MS 30000    /* a CHUNK_GET unanswered this long: next holder */
 #define REPL_OUT_SOFT (4u << 20)       /* read no chunk ahead while a peer has this queued */
@@ -61,10 +67,11 @@ int repl_local_commit(struct node *n, const struct db_file *f, const struct mani
 
 /* A get needs these chunks: fetch them from holders (several in parallel), verify each
  * on receipt, store it durably as a local chunk, then call done(arg, ok, why) on the
- * loop. Returns 0 started (done is called later, never from inside this call), -1
- * no peer is connected. */
+ * loop. chunk_len: no chunk is longer (the manifest's chunk size; 0 unknown): it sizes
+ * the fetch window. Returns 0 started (done is called later, never from inside this
+ * call), -1 no peer is connected. */
 int repl_fetch(struct node *n, const uint8_t (*hashes)[32], uint64_t count,
-    void (*done)(void *arg, int ok, const char *why), void *arg);
+    uint32_t chunk_len, void (*done)(void *arg, int ok, const char *why), void *arg);
 /* The same, with each(arg, idx, ok, sunk, why) called as each chunk (hashes[idx]) is
  * stored or given up on, so that a get can stream chunk i while later ones are still
  * coming. With fd != -1 (a get into a passed file; the fetch keeps a dup of it), the
@@ -72,7 +79,7 @@ int repl_fetch(struct node *n, const uint8_t (*hashes)[32], uint64_t count,
  * fd at offs[idx]: sunk is then 1 (written), -errno (that write failed), or 0 (not
  * written: the chunk came another way; read it from the store). */
 int repl_fetch_each(struct node *n, const uint8_t (*hashes)[32], uint64_t count,
-    void (*each)(void *arg, uint64_t idx, int ok, int sunk, const char *why), void *arg,
+    uint32_t chunk_len, void (*each)(void *arg, uint64_t idx, int ok, int sunk, const char *why), void *arg,
     int fd, const uint64_t *offs);
 /* The getter gave up (client gone): forget the callback; fetched chunks stay. */
 void repl_fetch_cancel(struct node *n, void *arg);
@@ -117,6 +124,14 @@ struct repl_ver {
 	uint64_t prev_version;   /* the version the writer replaced (0 + zeros: none) */
 	uint8_t prev_origin[32];
 };
+/* The bytes a CHUNK_GET counts in its peer's fetch window: the chunk's expected length
+ * len (0: unknown), at most REPL_GET_LEN_UNKNOWN. */
+uint32_t repl_get_charge(uint64_t len);
+/* May one more CHUNK_GET counting charge bytes go to a peer with n unanswered, counting
+ * bytes in all? At most REPL_GET_WINDOW_MAX, and REPL_GET_WINDOW_BYTES unless it is the
+ * only one. */
+int repl_get_room(unsigned n, uint64_t bytes, uint32_t charge);
+
 /* (version, origin) order: <0, 0, >0. */
 int repl_ver_cmp(uint64_t va, const uint8_t oa[32], uint64_t vb, const uint8_t ob[32]);
 

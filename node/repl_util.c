@@ -1,5 +1,6 @@
 /* repl_util.c: the pure pieces of replication (see repl.h): rendezvous placement,
- * digest buckets, conflict names and conflict resolution. No I/O, no globals. */
+ * digest buckets, the fetch window, conflict names and conflict resolution. No I/O, no
+ * globals. */
 #include "node/repl.h"
 #include "lib/util.h"
 
@@ -140,6 +141,20 @@ repl_conflict_name(const char *key, uint64_t version, const uint8_t origin[32], 
 			klen--;
 	}
 	snprintf(out, outlen, "%.*s%s", (int)klen, key, suffix);
+}
+
+uint32_t
+repl_get_charge(uint64_t len)
+{
+	return len == 0 || len > REPL_GET_LEN_UNKNOWN ? REPL_GET_LEN_UNKNOWN : (uint32_t)len;
+}
+
+int
+repl_get_room(unsigned n, uint64_t bytes, uint32_t charge)
+{
+	if (n >= REPL_GET_WINDOW_MAX)
+		return 0;
+	return n == 0 || bytes + charge <= REPL_GET_WINDOW_BYTES;
 }
 
 int

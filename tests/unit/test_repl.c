@@ -895,6 +895,42 @@ START_TEST(db_remote_version)
 }
 END_TEST
 
+/* How many CHUNK_GETs of chunks of len bytes one peer gets at once. */
+static unsigned
+window_of(uint64_t len)
+{
+	uint32_t charge = repl_get_charge(len);
+	uint64_t bytes = 0;
+	unsigned n = 0;
+
+	while (repl_get_room(n, bytes, charge)) {
+		n++;
+		bytes += charge;
+	}
+	return n;
+}
+
+/* The fetch window counts bytes: 4 KiB chunks were asked 6 at a time like 1 MiB ones,
+ * leaving the link idle (a 32 MiB get of 4 KiB chunks took ~20 s, 1 s with 64). */
+START_TEST(get_window_bytes)
+{
+	ck_assert_uint_eq(window_of(4096), REPL_GET_WINDOW_MAX);
+	ck_assert_uint_eq(window_of(64 * 1024), REPL_GET_WINDOW_MAX);
+	ck_assert_uint_eq(window_of(256 * 1024), 24);
+	ck_assert_uint_eq(window_of(1024 * 1024), 6);
+	/* unknown length, or above the largest chunk sent: counted as the largest */
+	ck_assert_uint_eq(repl_get_charge(0), REPL_GET_LEN_UNKNOWN);
+	ck_assert_uint_eq(repl_get_charge(16u << 20), REPL_GET_LEN_UNKNOWN);
+	ck_assert_uint_eq(window_of(0), 6);
+	/* one is always allowed to an idle peer; never more than the cap */
+	ck_assert(repl_get_room(0, 0, REPL_GET_LEN_UNKNOWN));
+	ck_assert(!repl_get_room(1, REPL_GET_WINDOW_BYTES, 1));
+	ck_assert(!repl_get_room(REPL_GET_WINDOW_MAX, 0, 1));
+	/* memory: what a peer can have outstanding stays under window + one chunk */
+	ck_assert_uint_le((uint64_t)window_of(4096) * 4096, REPL_GET_WINDOW_BYTES);
+}
+END_TEST
+
 static Suite *
 repl_suite(void)
 {
@@ -905,6 +941,9 @@ repl_suite(void)
 	tcase_add_test(tc, place_score_defined);
 	tcase_add_test(tc, place_top_r_ordered);
 	tcase_add_test(tc, place_stable);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("fetch");
+	tcase_add_test(tc, get_window_bytes);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("digest");
 	tcase_add_test(tc, digest_order_free);
