@@ -2220,6 +2220,7 @@ struct scan_job {
 	struct scan_file *v;    /* versions with chunks not held here */
 	size_t n, cap;
 	uint8_t (*fetch)[HASH_LEN];   /* found: chunks to fetch */
+	uint32_t *flen;               /* and their lengths (the fetch window counts bytes) */
 	size_t nfetch;
 };
 
@@ -2267,6 +2268,7 @@ scan_run(struct job *j, void *ctx)
 		a->n = 0;
 	}
 	a->fetch = xcalloc(REPL_SCAN_MAX_WANTS, HASH_LEN);
+	a->flen = xcalloc(REPL_SCAN_MAX_WANTS, sizeof *a->flen);
 	for (size_t i = 0; i < a->n && a->nfetch < REPL_SCAN_MAX_WANTS; i++) {
 		struct manifest m;
 
@@ -2295,6 +2297,7 @@ scan_run(struct job *j, void *ctx)
 				cause = NULL;
 				continue;
 			}
+			a->flen[a->nfetch] = (uint32_t)manifest_chunk_len(&m, c);
 			memcpy(a->fetch[a->nfetch++], m.chunks[c], HASH_LEN);
 		}
 		manifest_free(&m);
@@ -2311,9 +2314,13 @@ scan_done(struct job *j)
 
 	r->scan_busy = 0;
 	for (size_t i = 0; !r->stopping && i < a->nfetch; i++) {
+		struct want *w;
+
 		if (want_find(r, a->fetch[i]) != NULL)
 			continue;
-		want_get(r, a->fetch[i], 1);
+		w = want_get(r, a->fetch[i], 1);
+		if (a->flen[i] != 0 && (w->len == 0 || a->flen[i] < w->len))
+			w->len = a->flen[i];
 		started++;
 	}
 	if (started > 0) {
@@ -2324,6 +2331,7 @@ scan_done(struct job *j)
 	free(a->up);
 	free(a->v);
 	free(a->fetch);
+	free(a->flen);
 	free(a);
 }
 

@@ -33,8 +33,8 @@ struct evhttp_request;
 #define REPL_TOMBSTONE_S_DEFAULT (30LL * 24 * 3600)
 #define REPL_PUSH_WINDOW 64            /* chunks of a version unacknowledged (push) */
 /* Fetch window per peer: CHUNK_GETs unanswered (or answered, not yet written) count by
- * their chunk's expected length (the file's chunk size; REPL_GET_LEN_UNKNOWN when only
- * the repair scan wants it). 6 MiB is 6 chunks of 1 MiB; the chunk cap is what a peer
+ * their chunk's expected length (from the manifest of the get or the repair scan that
+ * wants it; REPL_GET_LEN_UNKNOWN when not known). 6 MiB is 6 chunks of 1 MiB; the chunk cap is what a peer
  * reads at once before answering "missing" (REPL_SERVE_MAX in repl.c). */
 #define REPL_GET_WINDOW_BYTES (6u << 20)
 #define REPL_GET_WINDOW_MAX 64
