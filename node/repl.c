@@ -180,6 +180,7 @@ struct repl {
 	TAILQ_HEAD(, want) queued;
 	TAILQ_HEAD(, want) asked;
 	unsigned nwants, nbg;
+	int scan_more;              /* the last scan stopped at REPL_SCAN_MAX_WANTS */
 	TAILQ_HEAD(, fetch) fetches;
 	uint8_t (*have)[HASH_LEN];  /* chunks to announce (HAVE) */
 	size_t nhave;
@@ -2313,6 +2314,9 @@ scan_done(struct job *j)
 	size_t started = 0;
 
 	r->scan_busy = 0;
+	/* more to fetch than one scan starts: scan again as soon as half are in, not a
+	 * whole period later (a file of small chunks has thousands) */
+	r->scan_more = a->nfetch >= REPL_SCAN_MAX_WANTS;
 	for (size_t i = 0; !r->stopping && i < a->nfetch; i++) {
 		struct want *w;
 
@@ -2434,7 +2438,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 			send_digest(r, up[rnd32(r) % k], MSG_DIGEST_REPLY);
 		free(up);
 	}
-	if (now - r->last_scan_ms >= REPL_REPAIR_TICK_MS) {
+	if (now - r->last_scan_ms >= REPL_REPAIR_TICK_MS ||
+	    (r->scan_more && r->nbg <= REPL_SCAN_MAX_WANTS / 2)) {
 		r->last_scan_ms = now;
 		scan(r);
 	}
