@@ -547,41 +547,16 @@ out:
 	return ret;
 }
 
-int
-db_files_incomplete(struct db *db, int (*cb)(void *arg, const struct db_file *f),
-    void *arg, char **cause)
-{
-	sqlite3_stmt *s = db_stmt(db, ST_FILES_INCOMPLETE);
-	struct db_file f;
-	int rc, ret = -1;
-
-	while ((rc = db_step(db, s, "incomplete files", cause)) == SQLITE_ROW) {
-		if (file_from_row(db, s, &f, cause) == -1)
-			goto out;
-		if (cb(arg, &f) != 0)
-			break;
-	}
-	if (rc == -1)
-		goto out;
-	ret = 0;
-out:
-	db_reset(s);
-	return ret;
-}
-
+/* Step a bound statement of FILE_COLS rows (+ the copies column for
+ * ST_FILES_LIST_COPIES) into cb; resets it. */
 static int
-files_list(struct db *db, int st, int include_deleted,
+files_rows(struct db *db, int st, sqlite3_stmt *s, const char *what,
     int (*cb)(void *arg, const struct db_file *f), void *arg, char **cause)
 {
-	sqlite3_stmt *s = db_stmt(db, st);
 	struct db_file f;
 	int rc, ret = -1;
 
-	if (sqlite3_bind_int(s, 1, include_deleted ? 1 : 0) != SQLITE_OK) {
-		db_fail(db, cause, "files list");
-		goto out;
-	}
-	while ((rc = db_step(db, s, "files list", cause)) == SQLITE_ROW) {
+	while ((rc = db_step(db, s, what, cause)) == SQLITE_ROW) {
 		if (file_from_row(db, s, &f, cause) == -1)
 			goto out;
 		if (st == ST_FILES_LIST_COPIES) {
@@ -597,6 +572,27 @@ files_list(struct db *db, int st, int include_deleted,
 out:
 	db_reset(s);
 	return ret;
+}
+
+int
+db_files_incomplete(struct db *db, int (*cb)(void *arg, const struct db_file *f),
+    void *arg, char **cause)
+{
+	return files_rows(db, ST_FILES_INCOMPLETE, db_stmt(db, ST_FILES_INCOMPLETE),
+	    "incomplete files", cb, arg, cause);
+}
+
+static int
+files_list(struct db *db, int st, int include_deleted,
+    int (*cb)(void *arg, const struct db_file *f), void *arg, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, st);
+
+	if (sqlite3_bind_int(s, 1, include_deleted ? 1 : 0) != SQLITE_OK) {
+		db_reset(s);
+		return db_fail(db, cause, "files list");
+	}
+	return files_rows(db, st, s, "files list", cb, arg, cause);
 }
 
 int

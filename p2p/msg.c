@@ -604,6 +604,27 @@ msg_have_encode(struct wr *w, const struct msg_have *m)
 	return wr_ok(w) ? 0 : -1;
 }
 
+/* The rest of the payload: exactly n hashes, into *v (malloc'd; NULL when n is 0, and
+ * on failure). */
+static int
+rd_hashes(struct rd *r, uint32_t n, uint8_t (**v)[MSG_HASH_LEN], const char **errstr)
+{
+	*v = NULL;
+	if (rd_left(r) != (size_t)n * MSG_HASH_LEN)
+		return fail(errstr, rd_left(r) < (size_t)n * MSG_HASH_LEN ?
+		    "truncated message" : "trailing bytes after message");
+	if (n > 0) {
+		*v = xcalloc(n, MSG_HASH_LEN);
+		rd_bytes(r, *v, (size_t)n * MSG_HASH_LEN);
+	}
+	if (end(r, errstr) == -1) {
+		free(*v);
+		*v = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 int
 msg_have_decode(struct rd *r, struct msg_have *m, const char **errstr)
 {
@@ -615,18 +636,8 @@ msg_have_decode(struct rd *r, struct msg_have *m, const char **errstr)
 		return fail(errstr, "truncated message");
 	if (n > MSG_HAVE_MAX)
 		return fail(errstr, "too many entries in HAVE");
-	if (rd_left(r) != (size_t)n * MSG_HASH_LEN)
-		return fail(errstr, rd_left(r) < (size_t)n * MSG_HASH_LEN ?
-		    "truncated message" : "trailing bytes after message");
-	if (n > 0) {
-		m->v = xcalloc(n, MSG_HASH_LEN);
-		rd_bytes(r, m->v, (size_t)n * MSG_HASH_LEN);
-	}
-	if (end(r, errstr) == -1) {
-		free(m->v);
-		m->v = NULL;
+	if (rd_hashes(r, n, &m->v, errstr) == -1)
 		return -1;
-	}
 	m->n = n;
 	return 0;
 }
@@ -696,18 +707,8 @@ msg_mpart_decode(struct rd *r, struct msg_mpart *m, const char **errstr)
 	if (m->status == 0 ? n == 0 || n > MSG_FILE_MAX_CHUNKS :
 	    m->status != MSG_CHUNK_MISSING || n != 0)
 		return fail(errstr, "bad status or count in MANIFEST_PART");
-	if (rd_left(r) != (size_t)n * MSG_HASH_LEN)
-		return fail(errstr, rd_left(r) < (size_t)n * MSG_HASH_LEN ?
-		    "truncated message" : "trailing bytes after message");
-	if (n > 0) {
-		m->v = xcalloc(n, MSG_HASH_LEN);
-		rd_bytes(r, m->v, (size_t)n * MSG_HASH_LEN);
-	}
-	if (end(r, errstr) == -1) {
-		free(m->v);
-		m->v = NULL;
+	if (rd_hashes(r, n, &m->v, errstr) == -1)
 		return -1;
-	}
 	m->n = n;
 	return 0;
 }
