@@ -13,7 +13,7 @@ tshark wrk valgrind"
 
 missing=""
 for p in $PKGS; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null ||
 		missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0

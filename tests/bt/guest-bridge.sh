@@ -34,7 +34,7 @@ cp net.key "$KEY" && cp other.key "$OTHER" && chmod 600 "$KEY" "$OTHER" || exit 
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 
 connected() { [ "$(cli "$1" peers --json | grep -c '"status": "connected"')" -ge "$2" ]; }
-lists() { cli "$1" files list | grep -q "^$2 "; }
+lists() { cli "$1" files list | grep "^$2 " >/dev/null; }
 not_lists() { ! lists "$@"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 json() { echo "json $1"; cli "$2" peers --json; echo "end json"; }

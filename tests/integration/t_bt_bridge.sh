@@ -20,7 +20,7 @@
 cd "$(dirname "$0")" && . ./lib.sh || { echo "FAIL: cannot load lib.sh"; exit 1; }
 
 ROOT=$(cd ../.. && pwd)
-ldd "$P2P_BIN" 2>/dev/null | grep -q libbluetooth ||
+ldd "$P2P_BIN" 2>/dev/null | grep libbluetooth >/dev/null ||
 	note "$P2P_BIN is built without libbluetooth: no SDP (fixed channels still work)"
 
 G=$T/guest

@@ -12,7 +12,7 @@
 cd "$(dirname "$0")" && . ./lib.sh || { echo "FAIL: cannot load lib.sh"; exit 1; }
 
 ROOT=$(cd ../.. && pwd)
-ldd "$P2P_BIN" 2>/dev/null | grep -q libbluetooth ||
+ldd "$P2P_BIN" 2>/dev/null | grep libbluetooth >/dev/null ||
 	skip "$P2P_BIN is built without libbluetooth (no SDP): apt-get install libbluetooth-dev"
 BTD=
 for p in /usr/libexec/bluetooth/bluetoothd /usr/lib/bluetooth/bluetoothd; do

@@ -48,7 +48,7 @@ for size in 0 1 $((K - 1)) $K $((K + 1)) $((3 * 1048576 + 7)); do
 	run p2p "$A" get "fd/$size" --verify --out "$T/o3"; expect_rc 0 "get --verify (fd.sock)"
 	assert_cmp "$f" "$T/o3" "get --verify through fd.sock"
 	run p2p "$A" store "fdv/$size" "$f" --verify; expect_rc 0 "store --verify (fd.sock)"
-	ls -A "$T" | grep -q '^\.o[123]\.p2p-' && fail "a temporary file was left: $(ls -A "$T")"
+	ls -A "$T" | grep '^\.o[123]\.p2p-' >/dev/null && fail "a temporary file was left: $(ls -A "$T")"
 done
 note "fd.sock and HTTP bodies agree at 0, 1, 64 KiB +- 1, 3 MiB"
 
