@@ -8,6 +8,7 @@
 #                        this run's run.XXXXXX inside it is removed at exit
 #       P2P_BIN=...      the binary (default ./p2p, else build/p2p)
 #       TIMEOUT=600      bound, in seconds, on every step
+#       SETTLE=2         seconds of pause before each timed write (see settle below)
 #       HTTP=0           1: also time store and get with the bytes in HTTP bodies
 #                        (P2P_FDPASS=0: an upload session, a streamed GET), as for
 #                        standard input / output or a daemon without fd.sock
@@ -75,6 +76,16 @@ stage() {
 	sync
 }
 
+# settle: the state every timed write into $W/dst starts from (cp + sync, p2p get): the
+# previous output deleted, the deletion committed, then SETTLE seconds. A file system
+# mounted with `discard` (this VM's root is) trims the freed blocks at the commit, and a
+# write that follows at once runs at 0.2-0.9 s per GiB depending on how far that got
+# (measured: cp + sync and p2p get into the same directory, alternating, 0.19-0.76 s
+# each without the pause, 0.64-0.76 s each with 2 s). Without it the row that happened
+# to start sooner after a deletion won, whichever it was.
+SETTLE=${SETTLE:-2}
+settle() { rm -f "$W/dst"; sync; sleep "$SETTLE"; }
+
 declare -A MED ALL
 record() { MED[$1]=$(median "${@:2}"); ALL[$1]="${*:2}"; log "$1: median ${MED[$1]} s (runs: ${ALL[$1]})"; }
 
@@ -89,7 +100,7 @@ limits_run() {
 	local s
 	s=$(now); timeout "$TIMEOUT" openssl dgst -sha256 "$F" >/dev/null || die "openssl dgst failed"
 	T_DGST+=("$(since "$s")")
-	rm -f "$W/dst"; sync
+	settle
 	s=$(now); timeout "$TIMEOUT" cp "$F" "$W/dst" && sync || die "cp + sync failed"
 	T_CP+=("$(since "$s")")
 	cmp -s "$F" "$W/dst" || die "cp made a different copy"
@@ -131,7 +142,7 @@ one_run() {
 	TS[store.$mode]+=" $(since "$s")"
 	CPU[sd.$mode]+=" $(sub "$(dcpu)" "$d0")" CPU[sc.$mode]+=" $(cli_cpu)"
 
-	rm -f "$W/dst"; sync
+	settle
 	d0=$(dcpu); s=$(now)
 	{ time "${env[@]}" timeout -k 5 "$TIMEOUT" "$P2P_BIN" --db "$D/p2p.db" \
 		get "bench-$mode-$r" --out "$W/dst" >"$W/cli.out" 2>&1; } 2>"$W/time.out" ||
