@@ -105,6 +105,7 @@ run: all
 
 bench: all
 	@sh scripts/bench.sh
+	@bash scripts/bench_repl.sh
 
 # install: the binary, the systemd template unit, the example config and the docs.
 #   $(PREFIX)/bin/p2p
