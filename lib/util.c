@@ -413,3 +413,22 @@ fd_read_full(int fd, void *p, size_t n, off_t off)
 	}
 	return (ssize_t)got;
 }
+
+int
+fd_pwrite_out(int fd, const void *p, size_t n, off_t off)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t w = pwrite(fd, (const char *)p + done, n - done, off + (off_t)done);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w == 0 ? ENOSPC : errno;
+		done += (size_t)w;
+	}
+	if (n > 0)
+		(void)sync_file_range(fd, off, (off_t)n, SYNC_FILE_RANGE_WRITE);
+	return 0;
+}

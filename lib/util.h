@@ -41,6 +41,10 @@ int key_validate(const char *key, size_t len, const char **errstr);
  * read(2)), retrying EINTR and short reads; fewer only at end of file. The count read,
  * or -1 with errno set. */
 ssize_t fd_read_full(int fd, void *p, size_t n, off_t off);
+/* Write all n bytes at off (pwrite, EINTR retried), then start their writeback without
+ * waiting (sync_file_range): a reader's fsync of the file has little left to do.
+ * 0, or the errno of the failure (ENOSPC for a write of 0 bytes). */
+int fd_pwrite_out(int fd, const void *p, size_t n, off_t off);
 
 int mkdir_p(const char *path, mode_t mode);
 int fsync_dir(const char *path);

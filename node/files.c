@@ -1181,23 +1181,11 @@ gwrite_run(struct job *j, void *ctx)
 {
 	struct gread *r = (struct gread *)j;
 	struct getter *g = r->g;
-	off_t off = (off_t)(r->idx * g->m.chunk_size);
-	size_t done = 0;
 
 	(void)ctx;
-	while (done < r->n) {
-		ssize_t w = pwrite(g->out_fd, r->buf + done, r->n - done, off + (off_t)done);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			r->err = w == 0 ? ENOSPC : errno;
-			r->rc = 3;
-			return;
-		}
-		done += (size_t)w;
-	}
-	/* start writeback: the client's fsync has little left to do */
-	(void)sync_file_range(g->out_fd, off, (off_t)r->n, SYNC_FILE_RANGE_WRITE);
+	if ((r->err = fd_pwrite_out(g->out_fd, r->buf, r->n,
+	    (off_t)(r->idx * g->m.chunk_size))) != 0)
+		r->rc = 3;
 }
 
 static void

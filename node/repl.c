@@ -1483,23 +1483,8 @@ rx_sink(struct rx *x)
 {
 	for (unsigned i = 0; i < x->nsinks; i++) {
 		struct rx_sink *k = &x->sinks[i];
-		size_t done = 0;
 
-		while (done < x->len) {
-			ssize_t w = pwrite(k->fd, x->data + done, x->len - done,
-			    k->off + (off_t)done);
-			if (w == -1 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				k->err = w == 0 ? ENOSPC : errno;
-				break;
-			}
-			done += (size_t)w;
-		}
-		/* start writeback: the client's fsync has little left to do */
-		if (k->err == 0)
-			(void)sync_file_range(k->fd, k->off, (off_t)x->len,
-			    SYNC_FILE_RANGE_WRITE);
+		k->err = fd_pwrite_out(k->fd, x->data, x->len, k->off);
 		close(k->fd);
 		k->fd = -1;
 	}
@@ -1840,6 +1825,15 @@ want_find(struct repl *r, const uint8_t h[HASH_LEN])
 	return NULL;
 }
 
+/* A version says the chunk is len bytes long (0: unknown). The same hash is the same
+ * bytes: the smallest bound known holds. */
+static void
+want_bound(struct want *w, uint32_t len)
+{
+	if (len != 0 && (w->len == 0 || len < w->len))
+		w->len = len;
+}
+
 static struct want *
 want_get(struct repl *r, const uint8_t h[HASH_LEN], int background)
 {
@@ -2168,9 +2162,7 @@ fetch_start(struct node *n, const uint8_t (*hashes)[32], uint64_t count,
 			w->background = 0;
 			r->nbg--;
 		}
-		/* the same hash is the same bytes: the smallest bound known holds */
-		if (chunk_len != 0 && (w->len == 0 || chunk_len < w->len))
-			w->len = chunk_len;
+		want_bound(w, chunk_len);
 		w->waiters = xreallocarray(w->waiters, w->nwaiters + 1, sizeof *w->waiters);
 		w->waiters[w->nwaiters].f = f;
 		w->waiters[w->nwaiters++].idx = i;
@@ -2323,8 +2315,7 @@ scan_done(struct job *j)
 		if (want_find(r, a->fetch[i]) != NULL)
 			continue;
 		w = want_get(r, a->fetch[i], 1);
-		if (a->flen[i] != 0 && (w->len == 0 || a->flen[i] < w->len))
-			w->len = a->flen[i];
+		want_bound(w, a->flen[i]);
 		started++;
 	}
 	if (started > 0) {
