@@ -1,8 +1,11 @@
 /* test_lib.c: lib/ — key validation, bounded number parsing, hex, the bounded
  * reader/writer every untrusted byte goes through. */
 #include <check.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -229,6 +232,25 @@ START_TEST(test_dirname)
 }
 END_TEST
 
+/* fd_pwrite_out: the bytes land at their offset (a hole before them), every one of them,
+ * and a failure is its errno */
+START_TEST(test_pwrite_out)
+{
+	char path[] = "/tmp/test_lib.XXXXXX", got[8];
+	int fd = mkstemp(path);
+
+	ck_assert_int_ne(fd, -1);
+	unlink(path);
+	ck_assert_int_eq(fd_pwrite_out(fd, "abc", 3, 5), 0);
+	ck_assert_int_eq(fd_pwrite_out(fd, "xy", 2, 0), 0);
+	ck_assert_int_eq(fd_read_full(fd, got, sizeof got, 0), 8);
+	ck_assert_int_eq(memcmp(got, "xy\0\0\0abc", 8), 0);
+	ck_assert_int_eq(fd_pwrite_out(fd, "", 0, 100), 0);
+	close(fd);
+	ck_assert_int_eq(fd_pwrite_out(fd, "abc", 3, 0), EBADF);
+}
+END_TEST
+
 static Suite *
 lib_suite(void)
 {
@@ -252,6 +274,7 @@ lib_suite(void)
 	tc = tcase_create("misc");
 	tcase_add_test(tc, test_log_escape);
 	tcase_add_test(tc, test_dirname);
+	tcase_add_test(tc, test_pwrite_out);
 	suite_add_tcase(s, tc);
 	return s;
 }
