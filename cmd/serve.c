@@ -103,6 +103,7 @@ const struct cmd_entry cmd_serve_entry = {
 enum {
 	S_API = OPT_FIRST_PRIVATE,
 	S_CHUNK_SIZE,
+	S_INLINE_MAX,
 	S_LISTEN,
 	S_BOOTSTRAP,
 	S_BOOTSTRAP_URL,
@@ -128,6 +129,7 @@ static const struct option serve_opts[] = {
 	CMD_OPT_DB,
 	{ "api", required_argument, NULL, S_API },
 	{ "chunk-size", required_argument, NULL, S_CHUNK_SIZE },
+	{ "inline-max", required_argument, NULL, S_INLINE_MAX },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "listen", required_argument, NULL, S_LISTEN },
 	{ "bootstrap", required_argument, NULL, S_BOOTSTRAP },
@@ -256,6 +258,11 @@ serve_set(struct serve_state *ss, const char *key, const char *val, char **cause
 			return set_cause(cause, "chunk size '%s' is %s: it must be 4K..16M",
 			    val ? val : "", errstr != NULL ? errstr : "too small");
 		cfg->chunk_size = (uint32_t)size;
+	} else if (name_eq(key, "inline-max")) {
+		if (parse_size(val, STORE_INLINE_MAX_LIMIT, &size, &errstr) == -1)
+			return set_cause(cause, "inline max '%s' is %s: it must be 0..64K",
+			    val ? val : "", errstr != NULL ? errstr : "invalid");
+		cfg->inline_max = (uint32_t)size;
 	} else if (name_eq(key, "log-level")) {
 		if (val == NULL || (lvl = log_level_parse(val)) < 0)
 			return set_cause(cause, "unknown log level '%s' (error, warn, info, debug)",

@@ -79,6 +79,34 @@ add_bad(struct verify *v, const uint8_t h[HASH_LEN], int state, char *cause)
 	b->cause = cause;
 }
 
+/* A chunk kept inline in the database: re-hash its bytes. 0 good, 1 not inline, 2 corrupt,
+ * -1 error; *fsize its length. */
+static int
+verify_inline(struct verify *v, const uint8_t h[HASH_LEN], uint64_t size, uint64_t *fsize,
+    char **cause)
+{
+	uint8_t got[HASH_LEN];
+	size_t max = size < STORE_INLINE_MAX_LIMIT ? STORE_INLINE_MAX_LIMIT : (size_t)size;
+	void *buf;
+	size_t n;
+	int r;
+
+	if (size > STORE_INLINE_MAX_LIMIT)
+		return 1;
+	buf = xmalloc(max);
+	r = db_chunk_read_inline(v->db, h, buf, max, &n, cause);
+	if (r == 0) {
+		*fsize = n;
+		hash_buf(buf, n, got);
+		if (memcmp(got, h, HASH_LEN) != 0) {
+			xasprintf(cause, "inline bytes do not match the chunk's SHA-256");
+			r = 2;
+		}
+	}
+	free(buf);
+	return r;
+}
+
 static int
 chunk_cb(void *arg, const uint8_t h[32], uint64_t size, uint64_t refs)
 {
@@ -88,7 +116,9 @@ chunk_cb(void *arg, const uint8_t h[32], uint64_t size, uint64_t refs)
 	int r;
 
 	(void)refs;
-	r = store_verify_chunk(v->s, h, &fsize, &cause);
+	r = verify_inline(v, h, size, &fsize, &cause);
+	if (r == 1) /* not inline: a file */
+		r = store_verify_chunk(v->s, h, &fsize, &cause);
 	if (r == 0 && fsize != size) {
 		xasprintf(&cause, "size %llu, expected %llu", (unsigned long long)fsize,
 		    (unsigned long long)size);

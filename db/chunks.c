@@ -248,3 +248,85 @@ out:
 		return -1;
 	return ok ? 0 : -1;
 }
+
+int
+db_chunk_put_inline(struct db *db, const uint8_t h[32], const void *p, size_t n,
+    int replace, char **cause)
+{
+	sqlite3_stmt *s;
+	sqlite3_int64 id;
+	int rc, ret = -1;
+
+	if (n > INT32_MAX)
+		return set_cause(cause, "chunk put inline: %zu bytes", n);
+	if (!replace) {
+		if ((rc = db_chunk_have(db, h, cause)) == -1)
+			return -1;
+		if (rc == 1)
+			return 0; /* held already, inline or as a file */
+	}
+	s = db_stmt(db, ST_DATA_INSERT);
+	if (sqlite3_bind_blob(s, 1, n > 0 ? p : "", (int)n, SQLITE_STATIC) != SQLITE_OK) {
+		db_fail(db, cause, "chunk data insert");
+		db_reset(s);
+		return -1;
+	}
+	rc = db_step(db, s, "chunk data insert", cause);
+	db_reset(s);
+	if (rc == -1)
+		return -1;
+	id = sqlite3_last_insert_rowid(db->sq);
+	s = db_stmt(db, ST_CHUNK_PUT_INLINE);
+	if (sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, (sqlite3_int64)n) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 3, id) != SQLITE_OK) {
+		db_fail(db, cause, "chunk put inline");
+		goto out;
+	}
+	if (db_step(db, s, "chunk put inline", cause) == -1)
+		goto out;
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}
+
+int
+db_chunk_read_inline(struct db *db, const uint8_t h[32], void *buf, size_t max,
+    size_t *n, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_CHUNK_DATA);
+	const void *p;
+	size_t len;
+	int rc, ret = -1;
+
+	*n = 0;
+	if (sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC) != SQLITE_OK) {
+		db_fail(db, cause, "chunk read inline");
+		goto out;
+	}
+	if ((rc = db_step(db, s, "chunk read inline", cause)) == -1)
+		goto out;
+	if (rc != SQLITE_ROW) {
+		ret = 1;
+		goto out;
+	}
+	p = sqlite3_column_blob(s, 0);
+	len = (size_t)sqlite3_column_bytes(s, 0);
+	if (p == NULL && len > 0) {
+		db_fail(db, cause, "chunk read inline");
+		goto out;
+	}
+	if (len > max) {
+		set_cause(cause, "inline chunk of %zu bytes, at most %zu expected", len, max);
+		ret = 2;
+		goto out;
+	}
+	if (len > 0)
+		memcpy(buf, p, len);
+	*n = len;
+	ret = 0;
+out:
+	db_reset(s);
+	return ret;
+}

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -114,8 +115,41 @@ static const char *const migrations[] = {
 	 * missing chunks without counting the chunks of every version (on a node holding
 	 * everything, the index is empty but for replicas in flight). */
 	"CREATE INDEX chunks_not_held ON chunks (hash) WHERE local = 0;\n",
+	/* v4: small chunks kept in the database instead of a file each (the chunk store's
+	 * inline limit decides which). A file per 4 KiB chunk cost an inode, two directory
+	 * entries and a writeback of its own, and their syncfs, on every node a small file
+	 * reaches; its bytes here go into the write-ahead log of the transaction that
+	 * records it, sequentially. chunks.data_id: the chunk_data row with the bytes of an
+	 * inline chunk held here (local = 1); NULL for a chunk kept as a file, or not held.
+	 * chunk_data rows are appended (rowid order), so writing one touches the last leaf
+	 * and the bytes' own overflow page, not a random leaf of a hash-keyed tree. A
+	 * chunk_data row lives exactly as long as the chunks row that points at it: */
+	"CREATE TABLE chunk_data (\n"
+	"  id   INTEGER PRIMARY KEY,\n"
+	"  data BLOB NOT NULL\n"
+	");\n"
+	"ALTER TABLE chunks ADD COLUMN data_id INTEGER;\n"
+	"CREATE TRIGGER chunk_data_forget AFTER DELETE ON chunks\n"
+	"  WHEN old.data_id IS NOT NULL\n"
+	"  BEGIN DELETE FROM chunk_data WHERE id = old.data_id; END;\n"
+	"CREATE TRIGGER chunk_data_replace AFTER UPDATE OF data_id ON chunks\n"
+	"  WHEN old.data_id IS NOT NULL AND old.data_id IS NOT new.data_id\n"
+	"  BEGIN DELETE FROM chunk_data WHERE id = old.data_id; END;\n",
 };
 #define DB_SCHEMA_LATEST ((int)nitems(migrations))
+
+/* ---- process-wide set-up ---------------------------------------------------------- */
+
+/* Before the first connection: no memory statistics. They cost a global mutex taken
+ * on every allocation SQLite makes (2-3 % of the committer's time under load), and
+ * nothing reads them. */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void
+sqlite_setup(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
 
 /* ---- statements --------------------------------------------------------------------- */
 
@@ -191,7 +225,17 @@ static const char *const db_sql[ST__COUNT] = {
 	[ST_CHUNKS_EACH] = "SELECT c.hash, c.size, (SELECT count(DISTINCT fc.file_id)"
 	    " FROM file_chunks fc WHERE fc.hash = c.hash) FROM chunks c WHERE c.local = 1"
 	    " ORDER BY c.hash",
-	[ST_CHUNK_SET_LOCAL] = "UPDATE chunks SET local = ?2 WHERE hash = ?1",
+	/* a chunk no longer held here loses its inline bytes with it (the trigger) */
+	[ST_CHUNK_SET_LOCAL] = "UPDATE chunks SET local = ?2,"
+	    " data_id = CASE WHEN ?2 = 0 THEN NULL ELSE data_id END WHERE hash = ?1",
+	[ST_DATA_INSERT] = "INSERT INTO chunk_data (data) VALUES (?1)",
+	/* an inline chunk: recorded as held with its bytes, or its bytes replaced (a fresh
+	 * copy of one found bad); the previous chunk_data row goes (the trigger) */
+	[ST_CHUNK_PUT_INLINE] = "INSERT INTO chunks (hash, size, local, data_id)"
+	    " VALUES (?1, ?2, 1, ?3) ON CONFLICT (hash) DO UPDATE SET local = 1,"
+	    " size = excluded.size, data_id = excluded.data_id",
+	[ST_CHUNK_DATA] = "SELECT d.data FROM chunks c JOIN chunk_data d ON d.id = c.data_id"
+	    " WHERE c.hash = ?1 AND c.local = 1",
 	[ST_CHUNK_KNOW] = "INSERT INTO chunks (hash, size, local) VALUES (?1, ?2, 0)"
 	    " ON CONFLICT (hash) DO NOTHING",
 	[ST_CHUNKS_FORGET_REMOTE] = "DELETE FROM chunks WHERE local = 0 AND NOT EXISTS"
@@ -538,6 +582,7 @@ db_open(struct db **out, const char *path, int flags, char **cause)
 	}
 	/* One thread per connection: no SQLite mutexes. */
 	oflags |= SQLITE_OPEN_NOMUTEX;
+	pthread_once(&sqlite_once, sqlite_setup);
 	rc = sqlite3_open_v2(path, &db->sq, oflags, NULL);
 	if (rc != SQLITE_OK) {
 		set_cause(cause, "%s: %s", path,
@@ -582,6 +627,10 @@ db_open(struct db **out, const char *path, int flags, char **cause)
 			goto fail;
 		}
 		if (exec_sql(db, "PRAGMA synchronous = FULL", path, cause) == -1 ||
+		    exec_sql(db, "PRAGMA wal_autocheckpoint = " DB_XSTR(DB_WAL_CHECKPOINT_PAGES),
+		    path, cause) == -1 ||
+		    exec_sql(db, "PRAGMA journal_size_limit = " DB_XSTR(DB_WAL_KEEP_BYTES),
+		    path, cause) == -1 ||
 		    exec_sql(db, "PRAGMA foreign_keys = ON", path, cause) == -1)
 			goto fail;
 		if (db_migrate(db, cause) == -1)
@@ -615,6 +664,46 @@ fail:
 	free(mode);
 	db_close(db);
 	return -1;
+}
+
+static int
+wal_hook(void *arg, sqlite3 *sq, const char *name, int pages)
+{
+	struct db *db = arg;
+
+	(void)sq;
+	(void)name;
+	db->wal_pages = pages;
+	return SQLITE_OK;
+}
+
+int
+db_is_full(struct db *db)
+{
+	return sqlite3_errcode(db->sq) == SQLITE_FULL;
+}
+
+void
+db_wal_watch(struct db *db)
+{
+	/* replaces the automatic checkpoint, itself a WAL hook */
+	sqlite3_wal_hook(db->sq, wal_hook, db);
+}
+
+int
+db_wal_pages(const struct db *db)
+{
+	return db->wal_pages;
+}
+
+int
+db_checkpoint(struct db *db, int *log, int *done, char **cause)
+{
+	int rc = sqlite3_wal_checkpoint_v2(db->sq, NULL, SQLITE_CHECKPOINT_PASSIVE, log, done);
+
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		return db_fail(db, cause, "checkpoint");
+	return 0;
 }
 
 void

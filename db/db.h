@@ -25,7 +25,18 @@ struct manifest;
  * A DB_RDONLY open of a database at an older schema fails with a clear cause; of a
  * missing file, it fails with errno ENOENT and creates nothing. */
 int db_open(struct db **out, const char *path, int flags, char **cause);
-void db_close(struct db *db); /* NULL ok */
+void db_close(struct db *db);
+/* Checkpoints off the writer's path. db_wal_watch: this connection no longer runs the
+ * automatic checkpoint after its commits (a stall of the commit while it copies pages to
+ * the database) but notes the WAL's size, which db_wal_pages returns. db_checkpoint, on
+ * another connection (another thread): a passive checkpoint, which copies what it can
+ * without blocking the writer or readers; *log and *done (may be NULL) get the WAL's
+ * pages and those copied. 0 (also when busy) or -1. */
+void db_wal_watch(struct db *db);
+/* The connection's last error was SQLITE_FULL (the disk is full). */
+int db_is_full(struct db *db);
+int db_wal_pages(const struct db *db);
+int db_checkpoint(struct db *db, int *log, int *done, char **cause); /* NULL ok */
 /* Look for damage: PRAGMA quick_check (full = 0: every page and record, NOT NULL and
  * CHECK constraints; linear in the file's size) or integrity_check (full = 1: also every
  * index against its table). 0 sound; 1 damaged, *problem (caller frees) says what SQLite
@@ -159,6 +170,16 @@ int db_chunk_set_local(struct db *db, const uint8_t h[32], int local, char **cau
 /* A chunk is now held locally and durable (a replica received, a chunk fetched):
  * insert its row or set local = 1. */
 int db_chunk_put(struct db *db, const uint8_t h[32], uint64_t size, char **cause);
+/* An inline chunk (bytes kept in the database): recorded as held with its n bytes p, in
+ * the caller's transaction. Held already: nothing changes unless replace (a fresh copy of
+ * a chunk found bad), which swaps the bytes. 0 or -1. */
+int db_chunk_put_inline(struct db *db, const uint8_t h[32], const void *p, size_t n,
+    int replace, char **cause);
+/* The bytes of an inline chunk held here into buf (max bytes): 0 and *n, 1 when the
+ * chunk is not held inline here (a file, or not held), 2 when its bytes are longer than
+ * max (damaged), -1 error. The bytes are not checked against h: the caller does. */
+int db_chunk_read_inline(struct db *db, const uint8_t h[32], void *buf, size_t max,
+    size_t *n, char **cause);
 /* Remove rows of chunks neither held nor referenced; *n gets the count. */
 int db_chunks_forget_remote(struct db *db, uint64_t *n, char **cause);
 /* Remove tombstones whose version is below cutoff (an HLC value); *n gets the count. */

@@ -9,6 +9,17 @@
 
 /* Every statement the module runs; the SQL is in db_sql[] (db.c). All are prepared
  * once when the connection is opened, then bound, stepped and reset. */
+/* A writer's WAL is checkpointed into the database once it holds this many pages (4 KiB
+ * each: 32 MiB; SQLite's default is 1000). A page changed again before the checkpoint is
+ * written back once: under many small stores, whose index entries land on random leaves
+ * and whose inline chunks fill pages of their own, a larger WAL cut the writes to the
+ * database file, and the stalls of the commit that runs the checkpoint. */
+#define DB_WAL_CHECKPOINT_PAGES 8192
+/* A WAL file larger than this is cut back to it when the log restarts. */
+#define DB_WAL_KEEP_BYTES 67108864
+#define DB_XSTR(x) DB_STR(x)
+#define DB_STR(x) #x
+
 enum db_stmt_id {
 	/* db.c */
 	ST_BEGIN,
@@ -41,6 +52,9 @@ enum db_stmt_id {
 	ST_CHUNK_FORGET,
 	ST_CHUNKS_EACH,
 	ST_CHUNK_SET_LOCAL,
+	ST_DATA_INSERT,
+	ST_CHUNK_PUT_INLINE,
+	ST_CHUNK_DATA,
 	ST_CHUNK_KNOW,
 	ST_CHUNKS_FORGET_REMOTE,
 	ST_TOMBSTONES_EXPIRE,
@@ -62,6 +76,7 @@ struct db {
 	sqlite3 *sq;
 	char *path;
 	int flags;
+	int wal_pages; /* db_wal_watch: the WAL's pages after this connection's last commit */
 	int version; /* PRAGMA user_version after open */
 	sqlite3_stmt *st[ST__COUNT];
 	struct db_digest *dg;    /* attached digest (files.c), or NULL */

@@ -54,6 +54,7 @@ struct node {
 	struct pool *workers;     /* hashing + chunk writes */
 	struct pool *committer;   /* group commit: sync + one transaction per batch */
 	struct pool *gc;          /* garbage collection */
+	struct pool *ckpt;        /* WAL checkpoints, off the committer's path */
 	struct evhttp *http;
 	struct net *net;          /* the peer network (net.c) */
 	struct repl *repl;        /* replication (repl.c) */
@@ -79,6 +80,11 @@ struct tctx {
 };
 
 /* files.c */
+/* A chunk's bytes into buf (max bytes): from the database when it is kept inline here,
+ * else from its file; checked against h either way. 0 and *len, 1 missing, 2 corrupt,
+ * -1 error (*cause set for 2 and -1). Worker threads (db: the thread's connection). */
+int chunk_read(struct node *n, struct db *db, const uint8_t h[HASH_LEN], void *buf,
+    size_t max, size_t *len, char **cause);
 /* Run fn(n, db, arg) on the committer inside its next group transaction (after the
  * batch's syncfs when sync is set: chunks written before the call become durable
  * first), then done(n, arg, rc) on the loop thread: rc 0 ok, -1 failed (fn's own

@@ -33,6 +33,11 @@
 #include <event2/keyvalq_struct.h>
 #include <openssl/rand.h>
 
+/* The committer kicks the checkpointer once the WAL holds this many pages (4 KiB:
+ * 16 MiB); it also runs every CKPT_IDLE_MS. */
+#define CKPT_KICK_PAGES 4096
+#define CKPT_IDLE_MS 30000
+
 /* ---- thread contexts ------------------------------------------------------------- */
 
 static void *
@@ -56,6 +61,37 @@ tctx_fini(void *ctx)
 
 	db_close(t->db);
 	free(t);
+}
+
+/* The committer's connection leaves checkpoints to the checkpointer thread: copying
+ * thousands of pages into the database after a commit held up every store waiting for
+ * the next batch (the tail of the store latency under load). */
+static void *
+commit_tctx_init(void *arg, char **cause)
+{
+	struct tctx *t = tctx_init(arg, cause);
+
+	if (t != NULL)
+		db_wal_watch(t->db);
+	return t;
+}
+
+/* Checkpointer thread: when the committer kicks it (the WAL passed CKPT_KICK_PAGES),
+ * and every CKPT_IDLE_MS. */
+static void
+ckpt_idle(void *ctx, void *arg)
+{
+	struct tctx *t = ctx;
+	char *cause = NULL;
+	int log = 0, done = 0;
+
+	(void)arg;
+	if (db_checkpoint(t->db, &log, &done, &cause) == -1) {
+		log_warnx("checkpoint: %s", cause);
+		free(cause);
+		return;
+	}
+	log_debug("checkpoint: %d of %d WAL pages copied", done, log);
 }
 
 /* ---- uploads ------------------------------------------------------------------------ */
@@ -264,7 +300,10 @@ upload_free(struct upload *u)
 static int
 is_nospace(const char *cause)
 {
-	return cause != NULL && strstr(cause, "no space left on device") != NULL;
+	/* the file system's ENOSPC, or SQLite's SQLITE_FULL (a transaction with inline
+	 * chunks that the disk cannot take) */
+	return cause != NULL && (strstr(cause, "no space left on device") != NULL ||
+	    strstr(cause, "database or disk is full") != NULL);
 }
 
 /* PUT ?fd=: the client's fd.sock connection closed (Ctrl-C, or it died) before the
@@ -639,6 +678,22 @@ hlc_next(struct node *n)
 	return n->hlc;
 }
 
+/* The upload's chunks kept inline go into the database with their version. */
+static int
+commit_inline(struct commit_job *c, struct db *db, char **cause)
+{
+	const struct stage_chunk *k;
+	size_t nk;
+
+	if (c->u == NULL)
+		return 0;
+	nk = stage_inline(c->u->stage, &k);
+	for (size_t i = 0; i < nk; i++)
+		if (db_chunk_put_inline(db, k[i].h, k[i].p, k[i].n, 0, cause) == -1)
+			return -1;
+	return 0;
+}
+
 static void
 commit_one(struct commit_job *c, struct db *db)
 {
@@ -649,6 +704,8 @@ commit_one(struct commit_job *c, struct db *db)
 
 	if (c->fn != NULL) {
 		c->status = c->fn(n, db, c->farg) == 0 ? 200 : 500;
+		if (c->status == 500 && db_is_full(db) && c->err == NULL)
+			c->err = xstrdup("database or disk is full");
 		return;
 	}
 	/* the version this write replaces, carried with it (conflict detection) */
@@ -682,7 +739,9 @@ commit_one(struct commit_job *c, struct db *db)
 		memcpy(c->f.file_hash, c->m.file_hash, HASH_LEN);
 		manifest_hash(&c->m, c->f.manifest_hash);
 		c->f.chunks_present = c->m.nchunks;
-		rc = db_file_put(db, &c->f, &c->m, &cause);
+		rc = commit_inline(c, db, &cause);
+		if (rc == 0)
+			rc = db_file_put(db, &c->f, &c->m, &cause);
 	}
 	c->f.key = NULL;
 	if (rc == -1) {
@@ -711,6 +770,22 @@ gc_kick(struct node *n, int garbage)
 	}
 }
 
+/* A job that failed for lack of space is answered 507 (a store) or reports -2 (a
+ * function: a replica answered "no space"), as a failed syncfs is. Only once the batch
+ * is over: within it, 500 is what makes the group fall back to one job at a time. */
+static void
+nospace_status(struct jobq *q)
+{
+	struct job *j;
+
+	TAILQ_FOREACH(j, q, entry) {
+		struct commit_job *c = (struct commit_job *)j;
+
+		if (c->status == 500 && is_nospace(c->err))
+			c->status = 507;
+	}
+}
+
 static void
 commit_batch(struct jobq *q, void *ctx, void *arg)
 {
@@ -725,7 +800,7 @@ commit_batch(struct jobq *q, void *ctx, void *arg)
 		c = (struct commit_job *)j;
 		c->status = 0;
 		c->sync_failed = 0;
-		if ((c->fn == NULL && !c->del) || c->sync)
+		if (c->sync)
 			any_put = 1;
 		if (c->del)
 			garbage = 1; /* a tombstone may orphan chunks */
@@ -736,7 +811,7 @@ commit_batch(struct jobq *q, void *ctx, void *arg)
 		int st = is_nospace(cause) ? 507 : 500;
 		TAILQ_FOREACH(j, q, entry) {
 			c = (struct commit_job *)j;
-			if ((c->fn == NULL && !c->del) || c->sync) {
+			if (c->sync) {
 				c->status = st;
 				c->sync_failed = 1;
 				c->err = xstrdup(cause);
@@ -758,8 +833,11 @@ commit_batch(struct jobq *q, void *ctx, void *arg)
 		snprintf(hlc, sizeof hlc, "%" PRIu64, n->hlc);
 		if (!failed && db_meta_set(t->db, "hlc", hlc, &cause) == 0 &&
 		    db_commit(t->db, &cause) == 0) {
+			nospace_status(q);
 			atomic_fetch_add(&n->m.commit_batches, 1);
 			gc_kick(n, garbage || n->commit_garbage);
+			if (db_wal_pages(t->db) >= CKPT_KICK_PAGES)
+				pool_kick(n->ckpt);
 			return;
 		}
 		db_rollback(t->db);
@@ -797,6 +875,7 @@ commit_batch(struct jobq *q, void *ctx, void *arg)
 			cause = NULL;
 		}
 	}
+	nospace_status(q);
 	gc_kick(n, garbage || n->commit_garbage);
 }
 
@@ -884,6 +963,9 @@ commit_submit(struct upload *u)
 		upload_free(u);
 		return;
 	}
+	/* chunks written as files become durable by the batch's syncfs; inline ones by
+	 * the transaction itself */
+	c->sync = stage_files_written(u->stage) > 0;
 	u->committing = 1;
 	if (u->entry.tqe_prev != NULL) {
 		TAILQ_REMOVE(&u->n->uploads, u, entry);
@@ -1159,18 +1241,39 @@ getter_out_eof(evutil_socket_t fd, short what, void *arg)
 	getter_end(g);
 }
 
+int
+chunk_read(struct node *n, struct db *db, const uint8_t h[HASH_LEN], void *buf, size_t max,
+    size_t *len, char **cause)
+{
+	uint8_t got[HASH_LEN];
+	char hex[HASH_HEX];
+	int rc;
+
+	if ((rc = db_chunk_read_inline(db, h, buf, max, len, cause)) == 1)
+		return store_read_chunk(n->store, h, buf, max, len, cause);
+	if (rc != 0)
+		return rc;
+	/* SQLite keeps no checksum of its own: the name is the check */
+	hash_buf(buf, *len, got);
+	if (memcmp(got, h, HASH_LEN) != 0) {
+		hex_encode(h, HASH_LEN, hex);
+		set_cause(cause, "inline chunk %s: its bytes do not match its SHA-256", hex);
+		return 2;
+	}
+	return 0;
+}
+
 static void
 gread_run(struct job *j, void *ctx)
 {
 	struct gread *r = (struct gread *)j;
 	struct getter *g = r->g;
+	struct tctx *t = ctx;
 	size_t len = manifest_chunk_len(&g->m, r->idx);
 
-	(void)ctx;
 	r->cap = len;
 	r->buf = pool_buf_get(g->n->workers, len);
-	r->rc = store_read_chunk(g->n->store, g->m.chunks[r->idx], r->buf, len, &r->n,
-	    &r->cause);
+	r->rc = chunk_read(g->n, t->db, g->m.chunks[r->idx], r->buf, len, &r->n, &r->cause);
 	if (r->rc == 0 && r->n != len)
 		r->rc = 2; /* shorter than the manifest says */
 }
@@ -1780,8 +1883,10 @@ files_init(struct node *n, char **cause)
 {
 	struct pool_ops w = { .thread_init = tctx_init, .thread_fini = tctx_fini, .arg = n,
 		.buf_size = n->cfg->chunk_size, .buf_keep = 2 * UPLOAD_WINDOW };
-	struct pool_ops c = { .thread_init = tctx_init, .thread_fini = tctx_fini,
+	struct pool_ops c = { .thread_init = commit_tctx_init, .thread_fini = tctx_fini,
 		.run_batch = commit_batch, .arg = n };
+	struct pool_ops k = { .thread_init = tctx_init, .thread_fini = tctx_fini,
+		.idle = ckpt_idle, .idle_ms = CKPT_IDLE_MS, .arg = n };
 	struct pool_ops g = { .thread_init = tctx_init, .thread_fini = tctx_fini,
 		.idle = gc_idle, .idle_ms = 10000, .arg = n };
 	char *v = NULL;
@@ -1794,7 +1899,8 @@ files_init(struct node *n, char **cause)
 	}
 	if ((n->workers = pool_new(n->base, "p2p-work", 2, 0, &w, cause)) == NULL ||
 	    (n->committer = pool_new(n->base, "p2p-commit", 1, 1, &c, cause)) == NULL ||
-	    (n->gc = pool_new(n->base, "p2p-gc", 1, 0, &g, cause)) == NULL)
+	    (n->gc = pool_new(n->base, "p2p-gc", 1, 0, &g, cause)) == NULL ||
+	    (n->ckpt = pool_new(n->base, "p2p-ckpt", 1, 0, &k, cause)) == NULL)
 		return -1;
 	pool_kick(n->gc); /* orphan sweep right after start-up */
 	return 0;
@@ -1814,4 +1920,6 @@ files_shutdown(struct node *n)
 	n->committer = NULL;
 	pool_free(n->gc);
 	n->gc = NULL;
+	pool_free(n->ckpt); /* last: it may copy what the committer wrote last */
+	n->ckpt = NULL;
 }

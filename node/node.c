@@ -27,6 +27,7 @@ node_config_init(struct node_config *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->chunk_size = CHUNK_SIZE_DEFAULT;
+	cfg->inline_max = STORE_INLINE_MAX_DEFAULT;
 	cfg->log_level = LOG_INFO;
 	cfg->max_peers = 64;
 	cfg->replicas = REPL_REPLICAS_DEFAULT;
@@ -182,6 +183,7 @@ node_run(const struct node_config *cfg)
 		log_info("created node identity %s", identity_short(id));
 	if (store_open(&n->store, n->datadir, &cause) == -1)
 		goto fail;
+	store_set_inline_max(n->store, n->cfg->inline_max);
 	if ((n->base = event_base_new()) == NULL) {
 		log_error("cannot create the event loop");
 		goto out;

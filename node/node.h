@@ -11,6 +11,7 @@ struct node_config {
 	char *db_path;        /* <datadir>/p2p.db; the data directory is its folder */
 	char *api_addr;       /* NULL, or "127.0.0.1:PORT" / "[::1]:PORT" for a TCP API */
 	uint32_t chunk_size;  /* bytes, CHUNK_SIZE_MIN..CHUNK_SIZE_MAX */
+	uint32_t inline_max;  /* chunks up to this many bytes live in the database */
 	int log_level;
 	/* network (issue 3 onwards); zero/NULL = defaults */
 	char *listen[NODE_MAX_LISTEN];

@@ -1190,12 +1190,23 @@ pop_read_run(struct job *j, void *ctx)
 {
 	struct pop *op = (struct pop *)((char *)j - offsetof(struct pop, job));
 	struct store *s = op->p->r->n->store;
+	struct tctx *t = ctx;
 	char *cause = NULL;
 	uint64_t size;
-	size_t off = 0;
+	size_t off = 0, n;
 	int fd;
 
-	(void)ctx;
+	if (op->len <= store_inline_max(s)) {
+		/* kept inline here (or, written before the limit changed, as a file) */
+		op->buf->cap = op->len;
+		op->buf->p = msg_chunk_alloc(op->len);
+		op->rc = chunk_read(op->p->r->n, t->db, op->hash, op->buf->p, op->len, &n,
+		    &cause);
+		free(cause);
+		if (op->rc == 0 && n != op->len)
+			op->rc = 2;
+		return;
+	}
 	op->rc = store_open_chunk(s, op->hash, &fd, &size, &cause);
 	free(cause);
 	if (op->rc != 0)
@@ -1470,6 +1481,7 @@ struct rx {
 	unsigned nsinks;
 	int bytes_released;     /* rx_release_bytes ran */
 	int pinned;
+	int inl;                /* kept inline: data stays until the commit records it */
 	uint8_t status;
 };
 
@@ -1516,7 +1528,9 @@ rx_run(struct job *j, void *ctx)
 		x->status = MSG_CHUNK_OK; /* held already; the commit below is a no-op */
 		return;
 	}
-	if (store_write_chunk(s, x->hash, x->data, x->len, &cause) == -1) {
+	if (x->len <= store_inline_max(s)) {
+		x->inl = 1; /* its bytes go into the database with its row (rx_commit_fn) */
+	} else if (store_write_chunk(s, x->hash, x->data, x->len, &cause) == -1) {
 		x->status = errno == ENOSPC || errno == EDQUOT ? MSG_CHUNK_NOSPACE :
 		    MSG_CHUNK_FAILED;
 		log_warnx("replication: storing a chunk: %s", cause);
@@ -1584,7 +1598,9 @@ rx_commit_fn(struct node *n, struct db *db, void *arg)
 	char *cause = NULL;
 
 	(void)n;
-	if (db_chunk_put(db, x->hash, x->len, &cause) == -1 ||
+	/* a fetched chunk replaces the bytes of a copy found bad */
+	if ((x->inl ? db_chunk_put_inline(db, x->hash, x->data, x->len, x->fetched, &cause) :
+	    db_chunk_put(db, x->hash, x->len, &cause)) == -1 ||
 	    (x->fetched && db_share_set_known(db, x->from, x->hash, wall_ms(), &cause) == -1)) {
 		log_warnx("replication: %s", cause);
 		free(cause);
@@ -1612,8 +1628,10 @@ rx_done(struct job *j)
 	struct rpeer *rp;
 	int fetched = x->fetched;
 
-	msg_chunk_free(x->data, x->len);
-	x->data = NULL;
+	if (!x->inl || x->status != MSG_CHUNK_OK || r->stopping) {
+		msg_chunk_free(x->data, x->len);
+		x->data = NULL;
+	}
 	if (!r->stopping)
 		rx_release_bytes(r, x);
 	/* a fetched chunk's bytes are gone from memory: its peer may be asked for more */
@@ -1622,8 +1640,9 @@ rx_done(struct job *j)
 	if (x->status != MSG_CHUNK_OK || r->stopping) {
 		rx_finish(x);
 	} else {
-		/* durable (batched syncfs) and recorded before it is acknowledged */
-		files_commit_call(r->n, 1, rx_commit_fn, rx_committed, x);
+		/* durable (batched syncfs, or in the transaction when inline) and recorded
+		 * before it is acknowledged */
+		files_commit_call(r->n, !x->inl, rx_commit_fn, rx_committed, x);
 	}
 	if (fetched && !r->stopping)
 		want_pump(r);
@@ -1722,11 +1741,10 @@ sv_run(struct job *j, void *ctx)
 	struct sv *v = (struct sv *)j;
 	char *cause = NULL;
 
-	(void)ctx;
 	v->buf->cap = MSG_CHUNK_MAX;
 	v->buf->p = msg_chunk_alloc(MSG_CHUNK_MAX);
-	v->rc = store_read_chunk(v->r->n->store, v->hash, v->buf->p, MSG_CHUNK_MAX, &v->n,
-	    &cause);
+	v->rc = chunk_read(v->r->n, ((struct tctx *)ctx)->db, v->hash, v->buf->p,
+	    MSG_CHUNK_MAX, &v->n, &cause);
 	free(cause);
 	/* A small chunk goes out in a buffer of its size: up to REPL_GET_WINDOW_MAX of them
 	 * wait to be sent per peer, and 1 MiB buffers beyond the few kept for reuse were

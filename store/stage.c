@@ -7,8 +7,9 @@
  * file hash is the only step that has to follow the byte order.
  *
  * stage_part: SHA-256 of the chunk, pin, ask the caller whether the database already
- * holds the chunk, write it if not. The data is never copied here (the write goes
- * straight from the caller's buffer).
+ * holds the chunk, write it if not. A chunk over the store's inline limit is written as
+ * a file straight from the caller's buffer; one up to it is copied into the stage (at
+ * most the limit, 16 KiB by default, per chunk), for the commit to put in the database.
  *
  * A chunk that repeats within the stage (zero-filled regions, say) is pinned again but
  * neither looked up nor written again: the first part to carry it (in time, whatever
@@ -56,6 +57,11 @@ struct stage {
 	uint64_t fed;
 	uint64_t fed_size;
 	int fed_short;
+
+	/* under mtx: the chunks kept inline (copies), and the count written as files */
+	struct stage_chunk *inl;
+	size_t ninl, inl_cap;
+	uint64_t files;
 };
 
 #define IDX_MIN 64
@@ -182,6 +188,51 @@ part_take(struct stage *st, uint64_t i, size_t n, char **cause)
 	return 0;
 }
 
+/* Keep a copy of a chunk to be stored inline. */
+static int
+inline_add(struct stage *st, const uint8_t h[HASH_LEN], const void *p, size_t n)
+{
+	void *copy = xmalloc(n > 0 ? n : 1);
+
+	memcpy(copy, p, n);
+	pthread_mutex_lock(&st->mtx);
+	if (st->ninl == st->inl_cap) {
+		st->inl_cap = st->inl_cap ? 2 * st->inl_cap : 4;
+		st->inl = xreallocarray(st->inl, st->inl_cap, sizeof *st->inl);
+	}
+	memcpy(st->inl[st->ninl].h, h, HASH_LEN);
+	st->inl[st->ninl].p = copy;
+	st->inl[st->ninl].n = n;
+	st->ninl++;
+	pthread_mutex_unlock(&st->mtx);
+	return 0;
+}
+
+static int
+file_add(struct stage *st, const uint8_t h[HASH_LEN], const void *p, size_t n,
+    char **cause)
+{
+	if (store_write_chunk(st->s, h, p, n, cause) == -1)
+		return -1;
+	pthread_mutex_lock(&st->mtx);
+	st->files++;
+	pthread_mutex_unlock(&st->mtx);
+	return 0;
+}
+
+size_t
+stage_inline(const struct stage *st, const struct stage_chunk **out)
+{
+	*out = st->inl;
+	return st->ninl;
+}
+
+uint64_t
+stage_files_written(const struct stage *st)
+{
+	return st->files;
+}
+
 int
 stage_part(struct stage *st, uint64_t i, const void *p, size_t n,
     int (*have)(void *arg, const uint8_t h[HASH_LEN]), void *arg, char **cause)
@@ -209,7 +260,8 @@ stage_part(struct stage *st, uint64_t i, const void *p, size_t n,
 	if (repeat)
 		rc = 0; /* stored (or being stored) by another part of this stage, pinned */
 	else if ((rc = have(arg, h)) == 0)
-		rc = store_write_chunk(st->s, h, p, n, cause);
+		rc = n <= store_inline_max(st->s) ? inline_add(st, h, p, n) :
+		    file_add(st, h, p, n, cause);
 	else if (rc == 1)
 		rc = 0;
 	else
@@ -331,6 +383,9 @@ stage_free(struct stage *st)
 	for (uint64_t i = 0; i < st->nslots; i++)
 		if (st->state[i] == PART_DONE)
 			store_unpin(st->s, st->chunks[i]);
+	for (size_t k = 0; k < st->ninl; k++)
+		free(st->inl[k].p);
+	free(st->inl);
 	pthread_mutex_destroy(&st->mtx);
 	EVP_MD_CTX_free(st->file);
 	free(st->chunks);

@@ -51,6 +51,7 @@ struct store {
 	int dfd;   /* O_DIRECTORY descriptor on dir */
 	int rdonly; /* STORE_RDONLY: never writes, creates or removes anything */
 	_Atomic uint64_t seq; /* temp file names */
+	size_t inline_max; /* chunks up to this many bytes are the database's, not files */
 
 	pthread_mutex_t pin_mtx;
 	struct pin *pins; /* open addressing, linear probing, power-of-two size */
@@ -206,6 +207,18 @@ store_close(struct store *s)
 	free(s->pins);
 	free(s->dir);
 	free(s);
+}
+
+void
+store_set_inline_max(struct store *s, size_t n)
+{
+	s->inline_max = n < STORE_INLINE_MAX_LIMIT ? n : STORE_INLINE_MAX_LIMIT;
+}
+
+size_t
+store_inline_max(const struct store *s)
+{
+	return s->inline_max;
 }
 
 static int

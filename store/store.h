@@ -28,6 +28,10 @@
 #define CHUNK_SIZE_DEFAULT (1u << 20)
 #define CHUNK_SIZE_MIN (4u << 10)
 #define CHUNK_SIZE_MAX (16u << 20)
+/* Chunks up to the inline limit are not written as files: the caller keeps their bytes
+ * in the database (db_chunk_put_inline) in the transaction that records them. */
+#define STORE_INLINE_MAX_DEFAULT (16u << 10)
+#define STORE_INLINE_MAX_LIMIT (64u << 10)
 
 struct store;
 
@@ -39,6 +43,9 @@ int store_open(struct store **out, const char *datadir, char **cause);
 #define STORE_RDONLY 0x1
 int store_open_flags(struct store **out, const char *datadir, int flags, char **cause);
 void store_close(struct store *s); /* NULL ok */
+/* The inline limit (bytes, 0..STORE_INLINE_MAX_LIMIT; 0 after store_open: none). */
+void store_set_inline_max(struct store *s, size_t n);
+size_t store_inline_max(const struct store *s);
 
 void store_chunk_path(const struct store *s, const uint8_t h[HASH_LEN], char *buf, size_t len);
 
@@ -113,8 +120,10 @@ void manifest_hash(const struct manifest *m, uint8_t out[HASH_LEN]);
  * the file: one chunk (chunk_size bytes, the last may be shorter; a 0-byte file has no
  * part). Two halves, which may run on different threads at the same time:
  *   stage_part() stores part i: hashes the chunk, pins it, asks have(arg, h) whether the
- *     DB already holds it (1 yes, 0 no, -1 error) and writes it only if not. Thread-safe:
- *     any number of threads, parts in any order, each part number once.
+ *     DB already holds it (1 yes, 0 no, -1 error) and writes it only if not: as a file,
+ *     or, up to the store's inline limit, as a copy kept by the stage for the caller to
+ *     record in the database (stage_inline). Thread-safe: any number of threads, parts
+ *     in any order, each part number once.
  *   stage_feed() feeds the same bytes to the whole-file SHA-256: every part, strictly in
  *     order, one thread at a time (not thread-safe with itself).
  * stage_put() does both for the next part in order (one thread). A part that fails in
@@ -136,5 +145,15 @@ uint64_t stage_nparts(struct stage *st); /* parts stored */
 int stage_finish(struct stage *st, struct manifest *m, char **cause);
 /* Unpin every chunk this stage pinned and free it. NULL ok. */
 void stage_free(struct stage *st);
+/* The chunks of this stage to be kept inline (not written as files: their bytes, which
+ * the stage owns until stage_free), each hash once; and how many chunks were written as
+ * files (0: the commit needs no store_sync). Call after stage_finish. */
+struct stage_chunk {
+	uint8_t h[HASH_LEN];
+	void *p;
+	size_t n;
+};
+size_t stage_inline(const struct stage *st, const struct stage_chunk **out);
+uint64_t stage_files_written(const struct stage *st);
 
 #endif

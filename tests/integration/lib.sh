@@ -22,7 +22,9 @@
 #   finish                        end of a test: exit 0, or 1 after fail_later
 #   assert_eq GOT WANT [WHAT], assert_cmp FILE1 FILE2 [WHAT], assert_contains TEXT NEEDLE [WHAT]
 #   rand_file PATH BYTES          random content (head -c N /dev/urandom)
-#   count_chunks DIR              chunk files under DIR/chunks (not chunks/tmp)
+#   count_chunks DIR              chunks held: files under DIR/chunks (not chunks/tmp)
+#                                 plus those kept inline in DIR/p2p.db
+#   chunk_files DIR, inline_chunks DIR   each of the two
 #   tmp_entries DIR               entries in DIR/chunks/tmp
 #   chunks_match_db DIR           chunk files on disk = status --json .chunks
 #   poll SECS CMD...              retry CMD every 0.1 s until it succeeds or SECS pass
@@ -255,8 +257,18 @@ expect_json_error() {
 }
 
 # ---- the data directory --------------------------------------------------------------------
-count_chunks() {
+chunk_files() {
 	find "$1/chunks" -path "$1/chunks/tmp" -prune -o -type f -print 2>/dev/null | wc -l
+}
+# chunks whose bytes DIR's database keeps (inline: up to serve --inline-max, 16 KiB)
+inline_chunks() {
+	local n
+	n=$(sqlite3 "file:$1/p2p.db?mode=ro" \
+		"SELECT count(*) FROM chunks WHERE local = 1 AND data_id IS NOT NULL" 2>/dev/null)
+	echo "${n:-0}"
+}
+count_chunks() {
+	echo $(( $(chunk_files "$1") + $(inline_chunks "$1") ))
 }
 
 tmp_entries() {

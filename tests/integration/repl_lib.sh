@@ -56,7 +56,12 @@ wait_file() { # SECS DIR KEY VERSION
 	poll "$1" has_version "$2" "$3" "$4" ||
 		fail "$(basename "$2"): $3 is '$(file_version "$2" "$3")', want '$4'"
 }
-holds() { [ -f "$1/chunks/${2:0:2}/${2:2:2}/$2" ]; }
+# DIR holds chunk HASH: as a file, or inline in its database
+holds() {
+	[ -f "$1/chunks/${2:0:2}/${2:2:2}/$2" ] ||
+		[ "$(sqlite3 "file:$1/p2p.db?mode=ro" "SELECT count(*) FROM chunks WHERE hash = X'$2'
+			AND local = 1 AND data_id IS NOT NULL" 2>/dev/null)" = 1 ]
+}
 # chunk hashes of a stored file (from the local database of DIR)
 file_chunks() { # DIR KEY
 	sqlite3 "file:$1/p2p.db?mode=ro" "SELECT hex(fc.hash) FROM files f JOIN file_chunks fc ON fc.file_id = f.id WHERE f.key = '$2' AND f.deleted = 0 ORDER BY fc.idx" | tr 'A-F' 'a-f'

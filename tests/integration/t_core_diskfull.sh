@@ -69,7 +69,38 @@ note "with a filler file: $(df -k --output=avail "$M" | tail -1) KiB free"
 rand_file "$T/2m" $((2 << 20))
 api "$M" PUT /v1/files/direct2m --data-binary @"$T/2m"
 expect_json_error 507 "direct PUT of 2 MiB with about 1 MiB free"
+
+# Chunks up to the inline limit (16 KiB) go into the database, in the transaction that
+# records them. When the disk cannot take that transaction (SQLITE_FULL), the store is
+# answered 507 as well, nothing of it is kept, and what was answered 201 before stays.
+ok_keys=() full=0
+for i in $(seq 600); do
+	rand_file "$T/s$i" 16000
+	api "$M" PUT "/v1/files/small$i" --data-binary @"$T/s$i"
+	if [ "$HTTP" = 201 ]; then
+		ok_keys+=("$i")
+		continue
+	fi
+	expect_json_error 507 "PUT small$i (16000 bytes, inline) into a full disk"
+	assert_contains "$BODY" "space" "PUT small$i into a full disk: body"
+	full=$i
+	break
+done
+[ "$full" != 0 ] || fail "600 inline stores of 16000 bytes all fit beside the filler"
+note "inline stores: ${#ok_keys[@]} answered 201, small$full answered 507"
+node_alive "$M" || { show_log "$M"; fail "the daemon died when the database could not grow"; }
+got=$(files_json "$M") || exit 1
+assert_eq "$(jq -r '[.[].key | select(startswith("small"))] | length' <<<"$got")" \
+	"${#ok_keys[@]}" "small files listed (those answered 201)"
+assert_eq "$(jq -r --arg k "small$full" '[.[].key | select(. == $k)] | length' <<<"$got")" 0 \
+	"small$full listed after its PUT failed"
 rm -f "$M/filler"
+for i in "${ok_keys[@]: -3}"; do
+	rm -f "$T/out"; p2p "$M" get "small$i" --out "$T/out" || fail "get small$i exit $?"
+	assert_cmp "$T/s$i" "$T/out"
+done
+[ "$(inline_chunks "$M")" -ge "${#ok_keys[@]}" ] ||
+	fail "$(inline_chunks "$M") inline chunks in the database, want >= ${#ok_keys[@]}"
 node_alive "$M" || { show_log "$M"; fail "the daemon died on a direct PUT into a full disk"; }
 got=$(files_json "$M") || exit 1
 assert_eq "$(jq -r '[.[].key | select(. == "direct2m")] | length' <<<"$got")" 0 \

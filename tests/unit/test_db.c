@@ -932,6 +932,110 @@ START_TEST(test_forget)
 }
 END_TEST
 
+/* ---- inline chunks ------------------------------------------------------------------ */
+
+/* One integer from sql, through a connection of its own (what another process sees). */
+static long long
+query_int(const char *sql)
+{
+	sqlite3 *q;
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &q, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(q, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(q);
+	return v;
+}
+
+static void
+inline_put(unsigned seed, uint8_t fill, size_t n, int replace)
+{
+	uint8_t h[32], buf[600];
+	char *cause = NULL;
+
+	ck_assert_uint_le(n, sizeof buf);
+	hash_of(h, seed);
+	memset(buf, fill, n);
+	ck_assert_msg(db_chunk_put_inline(D, h, buf, n, replace, &cause) == 0,
+	    "db_chunk_put_inline: %s", cause);
+}
+
+/* 0 and the chunk's first byte and length, or what db_chunk_read_inline returned. */
+static int
+inline_read(unsigned seed, size_t max, uint8_t *first, size_t *n)
+{
+	uint8_t h[32], buf[600];
+	char *cause = NULL;
+	int rc;
+
+	ck_assert_uint_le(max, sizeof buf);
+	hash_of(h, seed);
+	rc = db_chunk_read_inline(D, h, buf, max, n, &cause);
+	if (rc == 0) {
+		for (size_t i = 1; i < *n; i++)
+			ck_assert_uint_eq(buf[i], buf[0]);
+		*first = *n > 0 ? buf[0] : 0;
+	}
+	free(cause);
+	return rc;
+}
+
+START_TEST(test_inline)
+{
+	static const unsigned c[] = { 21 };
+	uint8_t h[32], first = 0, out[4][32];
+	char *cause = NULL;
+	size_t n = 0;
+
+	/* stored with its bytes, and held */
+	inline_put(21, 0x41, 500, 0);
+	hash_of(h, 21);
+	ck_assert_int_eq(db_chunk_have(D, h, NULL), 1);
+	ck_assert_int_eq(inline_read(21, 600, &first, &n), 0);
+	ck_assert_uint_eq(n, 500);
+	ck_assert_uint_eq(first, 0x41);
+	ck_assert_int_eq(query_int("SELECT size FROM chunks WHERE data_id IS NOT NULL"), 500);
+	/* held already: the bytes stay; replace swaps them and drops the old row */
+	inline_put(21, 0x42, 500, 0);
+	ck_assert_int_eq(inline_read(21, 600, &first, &n), 0);
+	ck_assert_uint_eq(first, 0x41);
+	inline_put(21, 0x43, 300, 1);
+	ck_assert_int_eq(inline_read(21, 600, &first, &n), 0);
+	ck_assert_uint_eq(first, 0x43);
+	ck_assert_uint_eq(n, 300);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM chunk_data"), 1);
+	/* longer than the caller's buffer: damaged, not a short read */
+	ck_assert_int_eq(inline_read(21, 299, &first, &n), 2);
+	/* a chunk held as a file, and one not known, are not inline */
+	hash_of(h, 22);
+	ck_assert_int_eq(db_chunk_put(D, h, 4096, &cause), 0);
+	ck_assert_int_eq(inline_read(22, 600, &first, &n), 1);
+	ck_assert_int_eq(inline_read(23, 600, &first, &n), 1);
+	/* known but no longer held: its bytes go with it */
+	hash_of(h, 21);
+	ck_assert_int_eq(db_chunk_set_local(D, h, 0, &cause), 0);
+	ck_assert_int_eq(db_chunk_have(D, h, NULL), 0);
+	ck_assert_int_eq(inline_read(21, 600, &first, &n), 1);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM chunk_data"), 0);
+	/* held again (a fetched copy), referenced by a version, then collected */
+	inline_put(21, 0x44, 200, 1);
+	ck_assert_int_eq(inline_read(21, 600, &first, &n), 0);
+	ck_assert_uint_eq(first, 0x44);
+	put("k", 1, c, 1);
+	ck_assert_int_eq(db_chunk_forget(D, h, &cause), 0); /* referenced: kept */
+	ck_assert_int_eq(query_int("SELECT count(*) FROM chunk_data"), 1);
+	ck_assert_int_eq(del("k", 2), 0);
+	ck_assert_uint_eq(unreferenced(out, 4), 2);
+	ck_assert_int_eq(db_chunk_forget(D, h, &cause), 1);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM chunk_data"), 0);
+	ck_assert_int_eq(inline_read(21, 600, &first, &n), 1);
+}
+END_TEST
+
 /* ---- peers and shares ----------------------------------------------------------------- */
 
 static void
@@ -1316,6 +1420,7 @@ db_suite(void)
 	suite_add_tcase(s, tcase("reader_while_writing", test_reader_while_writing));
 	suite_add_tcase(s, tcase("reader_other_process", test_reader_other_process));
 	suite_add_tcase(s, tcase("forget", test_forget));
+	suite_add_tcase(s, tcase("inline", test_inline));
 	suite_add_tcase(s, tcase("peers", test_peers));
 	suite_add_tcase(s, tcase("shares", test_shares));
 	suite_add_tcase(s, tcase("holders", test_holders));

@@ -757,6 +757,56 @@ START_TEST(test_stage_sizes)
 }
 END_TEST
 
+/* Parts up to the inline limit are kept by the stage (copies, each hash once), not
+ * written; longer ones are files. */
+START_TEST(test_stage_inline)
+{
+	uint8_t data[3 * SMALL_CS + 100], h[HASH_LEN];
+	struct stage *st;
+	const struct stage_chunk *k;
+	struct manifest m;
+	char *cause = NULL;
+	size_t nk;
+
+	store_set_inline_max(S, 100);
+	ck_assert_uint_eq(store_inline_max(S), 100);
+	st = stage_new(S, SMALL_CS);
+	fill(data, sizeof data, 7);
+	memcpy(data + SMALL_CS, data, SMALL_CS); /* parts 0 and 1 repeat */
+	for (size_t off = 0; off < sizeof data; off += SMALL_CS) {
+		size_t part = sizeof data - off < SMALL_CS ? sizeof data - off : SMALL_CS;
+		ck_assert_msg(stage_put(st, data + off, part, have_none, NULL, &cause) == 0,
+		    "stage_put: %s", cause);
+	}
+	ck_assert_msg(stage_finish(st, &m, &cause) == 0, "finish: %s", cause);
+	ck_assert_uint_eq(m.nchunks, 4);
+	ck_assert_uint_eq(stage_files_written(st), 2); /* part 1 repeats part 0 */
+	ck_assert_int_eq(walk_chunks(), 2);
+	nk = stage_inline(st, &k);
+	ck_assert_uint_eq(nk, 1);
+	ck_assert_uint_eq(k[0].n, 100);
+	ck_assert_mem_eq(k[0].p, data + 3 * SMALL_CS, 100);
+	hash_buf(data + 3 * SMALL_CS, 100, h);
+	ck_assert_mem_eq(k[0].h, h, HASH_LEN);
+	ck_assert_mem_eq(m.chunks[3], h, HASH_LEN);
+	ck_assert(store_pinned(S, h));
+	stage_free(st);
+	manifest_free(&m);
+	/* the limit caps at STORE_INLINE_MAX_LIMIT; 0 keeps every part a file */
+	store_set_inline_max(S, SIZE_MAX);
+	ck_assert_uint_eq(store_inline_max(S), STORE_INLINE_MAX_LIMIT);
+	store_set_inline_max(S, 0);
+	st = stage_new(S, SMALL_CS);
+	ck_assert_int_eq(stage_put(st, data + 3 * SMALL_CS, 100, have_none, NULL, &cause), 0);
+	ck_assert_int_eq(stage_finish(st, &m, &cause), 0);
+	ck_assert_uint_eq(stage_inline(st, &k), 0);
+	ck_assert_uint_eq(stage_files_written(st), 1);
+	ck_assert_int_eq(walk_chunks(), 3);
+	stage_free(st);
+	manifest_free(&m);
+}
+END_TEST
+
 START_TEST(test_stage_empty)
 {
 	static const uint8_t empty_sha[HASH_LEN] = {
@@ -1558,6 +1608,7 @@ store_suite(void)
 	tc = tcase_create("stage");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_stage_empty);
+	tcase_add_test(tc, test_stage_inline);
 	tcase_add_loop_test(tc, test_stage_sizes, 0, 5);
 	tcase_add_test(tc, test_stage_default_cs);
 	tcase_add_test(tc, test_stage_repeated_chunk);
