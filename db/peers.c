@@ -125,14 +125,14 @@ out:
 	return ret;
 }
 
-/* Their shares go with them (ON DELETE CASCADE). */
-int
-db_peers_cleanup(struct db *db, int64_t cutoff_ms, uint64_t *n, char **cause)
+/* One statement of the cleanup, bound to the cutoff; *n its changes. */
+static int
+cleanup_step(struct db *db, enum db_stmt_id id, int64_t cutoff_ms, uint64_t *n,
+    char **cause)
 {
-	sqlite3_stmt *s = db_stmt(db, ST_PEERS_CLEANUP);
+	sqlite3_stmt *s = db_stmt(db, id);
 	int ret = -1;
 
-	*n = 0;
 	if (sqlite3_bind_int64(s, 1, cutoff_ms) != SQLITE_OK) {
 		db_fail(db, cause, "peers cleanup");
 		goto out;
@@ -146,10 +146,63 @@ out:
 	return ret;
 }
 
-/* The peer must be known (db_peer_upsert) first. Setting a share again keeps its
- * since_ms. */
+/* Their shares go with them, first and in the same transaction (shares has no index by
+ * peer: one pass for all the peers removed). */
+int
+db_peers_cleanup(struct db *db, int64_t cutoff_ms, uint64_t *n, char **cause)
+{
+	uint64_t nshares = 0;
+	int own, ok;
+
+	*n = 0;
+	if (db_op_begin(db, &own, cause) == -1)
+		return -1;
+	ok = cleanup_step(db, ST_SHARES_CLEANUP, cutoff_ms, &nshares, cause) == 0 &&
+	    cleanup_step(db, ST_PEERS_CLEANUP, cutoff_ms, n, cause) == 0;
+	if (db_op_end(db, own, ok, ok ? cause : NULL) == -1 || !ok) {
+		*n = 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* 1 if the peer is in the peers table, 0 if not, -1 error. */
+static int
+peer_known(struct db *db, const uint8_t peer[NODE_ID_LEN], char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_PEER_EXISTS);
+	int rc;
+
+	if (sqlite3_bind_blob(s, 1, peer, NODE_ID_LEN, SQLITE_STATIC) != SQLITE_OK) {
+		db_reset(s);
+		return db_fail(db, cause, "peer exists");
+	}
+	rc = db_step(db, s, "peer exists", cause);
+	db_reset(s);
+	return rc == -1 ? -1 : rc == SQLITE_ROW;
+}
+
+static int share_insert(struct db *db, const uint8_t peer[NODE_ID_LEN],
+    const uint8_t h[32], int64_t now_ms, char **cause);
+
+/* The peer must be known (db_peer_upsert) first: shares has no foreign key (its
+ * cleanup goes with the peers', db_peers_cleanup), so this checks. Setting a share again
+ * keeps its since_ms. */
 int
 db_share_set(struct db *db, const uint8_t peer[NODE_ID_LEN], const uint8_t h[32],
+    int64_t now_ms, char **cause)
+{
+	int rc = peer_known(db, peer, cause);
+
+	if (rc == -1)
+		return -1;
+	if (rc == 0)
+		return set_cause(cause, "share set: unknown peer");
+	return share_insert(db, peer, h, now_ms, cause);
+}
+
+static int
+share_insert(struct db *db, const uint8_t peer[NODE_ID_LEN], const uint8_t h[32],
     int64_t now_ms, char **cause)
 {
 	sqlite3_stmt *s = db_stmt(db, ST_SHARE_SET);
@@ -254,18 +307,11 @@ int
 db_share_set_known(struct db *db, const uint8_t peer[NODE_ID_LEN], const uint8_t h[32],
     int64_t now_ms, char **cause)
 {
-	sqlite3_stmt *s = db_stmt(db, ST_PEER_EXISTS);
-	int rc;
+	int rc = peer_known(db, peer, cause);
 
-	if (sqlite3_bind_blob(s, 1, peer, NODE_ID_LEN, SQLITE_STATIC) != SQLITE_OK) {
-		db_reset(s);
-		return db_fail(db, cause, "peer exists");
-	}
-	rc = db_step(db, s, "peer exists", cause);
-	db_reset(s);
 	if (rc == -1)
 		return -1;
-	if (rc != SQLITE_ROW)
+	if (rc == 0)
 		return 1;
-	return db_share_set(db, peer, h, now_ms, cause);
+	return share_insert(db, peer, h, now_ms, cause);
 }
