@@ -13,7 +13,9 @@
  * each: 32 MiB; SQLite's default is 1000). A page changed again before the checkpoint is
  * written back once: under many small stores, whose index entries land on random leaves
  * and whose inline chunks fill pages of their own, a larger WAL cut the writes to the
- * database file, and the stalls of the commit that runs the checkpoint. */
+ * database file. (Measured, 3 nodes, 64 clients: a checkpointer thread of its own, passive
+ * checkpoints off the committer's path, cut the store rate by 9-26 % on 2 cores in four
+ * interleaved pairs: the committer runs them.) */
 #define DB_WAL_CHECKPOINT_PAGES 8192
 /* A WAL file larger than this is cut back to it when the log restarts. */
 #define DB_WAL_KEEP_BYTES 67108864
@@ -77,7 +79,6 @@ struct db {
 	sqlite3 *sq;
 	char *path;
 	int flags;
-	int wal_pages; /* db_wal_watch: the WAL's pages after this connection's last commit */
 	int version; /* PRAGMA user_version after open */
 	sqlite3_stmt *st[ST__COUNT];
 	struct db_digest *dg;    /* attached digest (files.c), or NULL */

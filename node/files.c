@@ -33,11 +33,6 @@
 #include <event2/keyvalq_struct.h>
 #include <openssl/rand.h>
 
-/* The committer kicks the checkpointer once the WAL holds this many pages (4 KiB:
- * 16 MiB); it also runs every CKPT_IDLE_MS. */
-#define CKPT_KICK_PAGES 4096
-#define CKPT_IDLE_MS 30000
-
 /* ---- thread contexts ------------------------------------------------------------- */
 
 static void *
@@ -61,37 +56,6 @@ tctx_fini(void *ctx)
 
 	db_close(t->db);
 	free(t);
-}
-
-/* The committer's connection leaves checkpoints to the checkpointer thread: copying
- * thousands of pages into the database after a commit held up every store waiting for
- * the next batch (the tail of the store latency under load). */
-static void *
-commit_tctx_init(void *arg, char **cause)
-{
-	struct tctx *t = tctx_init(arg, cause);
-
-	if (t != NULL)
-		db_wal_watch(t->db);
-	return t;
-}
-
-/* Checkpointer thread: when the committer kicks it (the WAL passed CKPT_KICK_PAGES),
- * and every CKPT_IDLE_MS. */
-static void
-ckpt_idle(void *ctx, void *arg)
-{
-	struct tctx *t = ctx;
-	char *cause = NULL;
-	int log = 0, done = 0;
-
-	(void)arg;
-	if (db_checkpoint(t->db, &log, &done, &cause) == -1) {
-		log_warnx("checkpoint: %s", cause);
-		free(cause);
-		return;
-	}
-	log_debug("checkpoint: %d of %d WAL pages copied", done, log);
 }
 
 /* ---- uploads ------------------------------------------------------------------------ */
@@ -836,8 +800,6 @@ commit_batch(struct jobq *q, void *ctx, void *arg)
 			nospace_status(q);
 			atomic_fetch_add(&n->m.commit_batches, 1);
 			gc_kick(n, garbage || n->commit_garbage);
-			if (db_wal_pages(t->db) >= CKPT_KICK_PAGES)
-				pool_kick(n->ckpt);
 			return;
 		}
 		db_rollback(t->db);
@@ -1883,10 +1845,8 @@ files_init(struct node *n, char **cause)
 {
 	struct pool_ops w = { .thread_init = tctx_init, .thread_fini = tctx_fini, .arg = n,
 		.buf_size = n->cfg->chunk_size, .buf_keep = 2 * UPLOAD_WINDOW };
-	struct pool_ops c = { .thread_init = commit_tctx_init, .thread_fini = tctx_fini,
+	struct pool_ops c = { .thread_init = tctx_init, .thread_fini = tctx_fini,
 		.run_batch = commit_batch, .arg = n };
-	struct pool_ops k = { .thread_init = tctx_init, .thread_fini = tctx_fini,
-		.idle = ckpt_idle, .idle_ms = CKPT_IDLE_MS, .arg = n };
 	struct pool_ops g = { .thread_init = tctx_init, .thread_fini = tctx_fini,
 		.idle = gc_idle, .idle_ms = 10000, .arg = n };
 	char *v = NULL;
@@ -1899,8 +1859,7 @@ files_init(struct node *n, char **cause)
 	}
 	if ((n->workers = pool_new(n->base, "p2p-work", 2, 0, &w, cause)) == NULL ||
 	    (n->committer = pool_new(n->base, "p2p-commit", 1, 1, &c, cause)) == NULL ||
-	    (n->gc = pool_new(n->base, "p2p-gc", 1, 0, &g, cause)) == NULL ||
-	    (n->ckpt = pool_new(n->base, "p2p-ckpt", 1, 0, &k, cause)) == NULL)
+	    (n->gc = pool_new(n->base, "p2p-gc", 1, 0, &g, cause)) == NULL)
 		return -1;
 	pool_kick(n->gc); /* orphan sweep right after start-up */
 	return 0;
@@ -1920,6 +1879,4 @@ files_shutdown(struct node *n)
 	n->committer = NULL;
 	pool_free(n->gc);
 	n->gc = NULL;
-	pool_free(n->ckpt); /* last: it may copy what the committer wrote last */
-	n->ckpt = NULL;
 }
