@@ -40,6 +40,8 @@ const struct cmd_entry cmd_serve_entry = {
 	    "  --api ADDR           also serve the control API on TCP, e.g. 127.0.0.1:7001\n"
 	    "                       (port 0: any free port; `p2p status --json` shows it)\n"
 	    "  --chunk-size SIZE    chunk size for new files, 4K..16M (default 1M)\n"
+	    "  --inline-max SIZE    chunks up to SIZE bytes are kept in the database rather\n"
+	    "                       than as a file each, 0..64K (default 16K; 0: never)\n"
 	    "  --log-level LEVEL    error, warn, info (default) or debug\n"
 	    "  --config FILE        read settings from FILE (see below)\n"
 	    "\n"

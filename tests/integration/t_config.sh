@@ -42,6 +42,7 @@ valid_value() {
 	db) echo "$2/p2p.db" ;;
 	api) echo "127.0.0.1:$(free_port)" ;;
 	chunk-size) echo 64K ;;
+	inline-max) echo 8K ;;
 	log-level) echo debug ;;
 	listen) echo 127.0.0.1:0 ;;
 	bootstrap) echo "127.0.0.1:1" ;;                  # nobody there: retried in the background
@@ -116,13 +117,16 @@ done
 d=$T/shown; mkdir -p "$d"
 P=$(free_port)
 { base_conf "$d"; echo "api = 127.0.0.1:$P"; echo "chunk-size = 64K"; echo "replicas = 2"
-  echo "min-copies = 1"; echo "repair-after = 15m"; echo "tombstone-retention = 7d"; } >"$d/c.conf"
+  echo "min-copies = 1"; echo "repair-after = 15m"; echo "tombstone-retention = 7d"
+  echo "inline-max = 0"; } >"$d/c.conf"
 serve_bg "$d" --config "$d/c.conf" || fail "serve with api/chunk-size/replication keys did not start"
 curl -sf --max-time 5 "http://127.0.0.1:$P/health" >/dev/null || fail "api = 127.0.0.1:$P from the file: no /health on TCP"
 rand_file "$T/small" 200000
 run p2p "$d" store s "$T/small"
 expect_rc 0 "store on the node configured with chunk-size = 64K"
 assert_contains "$OUT" "4 chunks" "chunk-size = 64K from the file (200000 bytes)"
+# inline-max = 0: even the short last chunk (3392 bytes) is a file, none in the database
+assert_eq "$(chunk_files "$d")/$(inline_chunks "$d")" "4/0" "chunk files/inline chunks with inline-max = 0"
 grep -qE 'replication: replicas 2, min copies 1, repair after 900 s, tombstones kept 604800 s' "$d/log" ||
 	fail_later "the replication keys from the file are not in the start-up log line: $(grep -i 'replication:' "$d/log")"
 stop_node "$d"
@@ -210,6 +214,7 @@ conf_error unknown-key "db = $d/p2p.db" "listen = 127.0.0.1:0" "colour = blue"
 grep -qF "unknown setting 'colour'" <<<"$ERR" || fail_later "unknown key: the error does not name the key: $ERR"
 conf_error bad-max-peers "db = $d/p2p.db" "# comment" "" "max-peers = 0"
 conf_error bad-chunk-size "db = $d/p2p.db" "chunk-size = 3K"
+conf_error bad-inline-max "db = $d/p2p.db" "inline-max = 65K"
 conf_error bad-log-level "db = $d/p2p.db" "log-level = loud"
 conf_error bad-switch "db = $d/p2p.db" "no-mdns = maybe"
 conf_error bad-replicas "db = $d/p2p.db" "replicas = none"
