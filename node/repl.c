@@ -1553,7 +1553,8 @@ rx_free(struct rx *x)
 }
 
 /* A pushed chunk's bytes no longer count against its peer's REPL_RX_MAX_BYTES (once
- * written: waiting for the commit holds no data). */
+ * written as a file: waiting for the commit holds no data; an inline chunk's bytes, kept
+ * for its commit, count until then). */
 static void
 rx_release_bytes(struct repl *r, struct rx *x)
 {
@@ -1632,7 +1633,8 @@ rx_done(struct job *j)
 		msg_chunk_free(x->data, x->len);
 		x->data = NULL;
 	}
-	if (!r->stopping)
+	/* inline bytes still count against their peer until committed (rx_finish) */
+	if (!r->stopping && x->data == NULL)
 		rx_release_bytes(r, x);
 	/* a fetched chunk's bytes are gone from memory: its peer may be asked for more */
 	if (fetched && !r->stopping && (rp = rp_find(r, x->from)) != NULL)

@@ -8,8 +8,9 @@
  *
  * stage_part: SHA-256 of the chunk, pin, ask the caller whether the database already
  * holds the chunk, write it if not. A chunk over the store's inline limit is written as
- * a file straight from the caller's buffer; one up to it is copied into the stage (at
- * most the limit, 16 KiB by default, per chunk), for the commit to put in the database.
+ * a file straight from the caller's buffer; one up to it is copied into the stage, for
+ * the commit to put in the database, while the stage holds under 1 MiB of such copies
+ * (STAGE_INLINE_BYTES; beyond, small chunks are files too, so memory stays bounded).
  *
  * A chunk that repeats within the stage (zero-filled regions, say) is pinned again but
  * neither looked up nor written again: the first part to carry it (in time, whatever
@@ -60,11 +61,13 @@ struct stage {
 
 	/* under mtx: the chunks kept inline (copies), and the count written as files */
 	struct stage_chunk *inl;
-	size_t ninl, inl_cap;
+	size_t ninl, inl_cap, inl_bytes;
 	uint64_t files;
 };
 
 #define IDX_MIN 64
+/* At most this many bytes of inline copies per stage; further small chunks are files. */
+#define STAGE_INLINE_BYTES (1u << 20)
 
 static size_t
 idx_home(const struct stage *st, const uint8_t h[HASH_LEN])
@@ -188,12 +191,22 @@ part_take(struct stage *st, uint64_t i, size_t n, char **cause)
 	return 0;
 }
 
-/* Keep a copy of a chunk to be stored inline. */
+/* Keep a copy of a chunk to be stored inline: 0, or 1 when the stage holds
+ * STAGE_INLINE_BYTES of copies already (the caller writes a file instead: a large file
+ * of small chunks must not sit in memory until its commit). */
 static int
 inline_add(struct stage *st, const uint8_t h[HASH_LEN], const void *p, size_t n)
 {
-	void *copy = xmalloc(n > 0 ? n : 1);
+	void *copy;
 
+	pthread_mutex_lock(&st->mtx);
+	if (st->inl_bytes + n > STAGE_INLINE_BYTES) {
+		pthread_mutex_unlock(&st->mtx);
+		return 1;
+	}
+	st->inl_bytes += n;
+	pthread_mutex_unlock(&st->mtx);
+	copy = xmalloc(n > 0 ? n : 1);
 	memcpy(copy, p, n);
 	pthread_mutex_lock(&st->mtx);
 	if (st->ninl == st->inl_cap) {
@@ -259,9 +272,11 @@ stage_part(struct stage *st, uint64_t i, const void *p, size_t n,
 
 	if (repeat)
 		rc = 0; /* stored (or being stored) by another part of this stage, pinned */
-	else if ((rc = have(arg, h)) == 0)
-		rc = n <= store_inline_max(st->s) ? inline_add(st, h, p, n) :
-		    file_add(st, h, p, n, cause);
+	else if ((rc = have(arg, h)) == 0) {
+		rc = n <= store_inline_max(st->s) ? inline_add(st, h, p, n) : 1;
+		if (rc == 1)
+			rc = file_add(st, h, p, n, cause);
+	}
 	else if (rc == 1)
 		rc = 0;
 	else

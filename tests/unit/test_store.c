@@ -804,6 +804,23 @@ START_TEST(test_stage_inline)
 	ck_assert_int_eq(walk_chunks(), 3);
 	stage_free(st);
 	manifest_free(&m);
+
+	/* a stage keeps at most 1 MiB of copies: a large file of small chunks becomes files
+	 * beyond that, not memory held until its commit */
+	store_set_inline_max(S, SMALL_CS);
+	st = stage_new(S, SMALL_CS);
+	for (unsigned i = 0; i < 300; i++) {
+		uint8_t part[SMALL_CS];
+
+		fill(part, sizeof part, 1000 + i);
+		ck_assert_int_eq(stage_put(st, part, sizeof part, have_none, NULL, &cause), 0);
+	}
+	ck_assert_int_eq(stage_finish(st, &m, &cause), 0);
+	ck_assert_uint_eq(stage_inline(st, &k), (1u << 20) / SMALL_CS);
+	ck_assert_uint_eq(stage_files_written(st), 300 - (1u << 20) / SMALL_CS);
+	ck_assert_int_eq(walk_chunks(), 3 + 300 - (1 << 20) / SMALL_CS);
+	stage_free(st);
+	manifest_free(&m);
 }
 END_TEST
 
