@@ -86,15 +86,14 @@ verify_inline(struct verify *v, const uint8_t h[HASH_LEN], uint64_t size, uint64
     char **cause)
 {
 	uint8_t got[HASH_LEN];
-	size_t max = size < STORE_INLINE_MAX_LIMIT ? STORE_INLINE_MAX_LIMIT : (size_t)size;
 	void *buf;
 	size_t n;
 	int r;
 
 	if (size > STORE_INLINE_MAX_LIMIT)
 		return 1;
-	buf = xmalloc(max);
-	r = db_chunk_read_inline(v->db, h, buf, max, &n, cause);
+	buf = xmalloc(STORE_INLINE_MAX_LIMIT);
+	r = db_chunk_read_inline(v->db, h, buf, STORE_INLINE_MAX_LIMIT, &n, cause);
 	if (r == 0) {
 		*fsize = n;
 		hash_buf(buf, n, got);
