@@ -65,20 +65,29 @@ rand_file "$T/small" 3000
 run p2p "$A" store s "$T/small"
 expect_rc 0 "store s (3000 bytes) on A"
 VS=$(file_version "$A" s)
-wait_file 20 "$B" s "$VS"
 HS=$(file_chunks "$A" s)
-poll 30 holds "$B" "$HS" || fail "B does not hold the chunk of s"
-[ ! -e "$B/chunks/${HS:0:2}/${HS:2:2}/$HS" ] || fail "the 3000-byte chunk of s is a file on B"
-sqlite3 -cmd ".timeout 5000" "$B/p2p.db" "UPDATE chunk_data SET data = zeroblob(3000)
+# D is up too: 3 of the 4 nodes hold s (placement), so take a holder other than A
+X=
+pick_holder() {
+	local d
+	for d in "$B" "$C" "$D"; do
+		if holds "$d" "$HS" && has_version "$d" s "$VS"; then X=$d; return 0; fi
+	done
+	return 1
+}
+poll 30 pick_holder || fail "no node but A holds the chunk of s"
+x=$(basename "$X")
+[ ! -e "$X/chunks/${HS:0:2}/${HS:2:2}/$HS" ] || fail "the 3000-byte chunk of s is a file on $x"
+sqlite3 -cmd ".timeout 5000" "$X/p2p.db" "UPDATE chunk_data SET data = zeroblob(3000)
 	WHERE id = (SELECT data_id FROM chunks WHERE hash = X'$HS')" ||
-	fail "cannot damage the inline chunk in B's database"
-run p2p "$B" verify --quiet
-expect_rc 1 "verify on B with a corrupt inline chunk"
+	fail "cannot damage the inline chunk in $x's database"
+run p2p "$X" verify --quiet
+expect_rc 1 "verify on $x with a corrupt inline chunk"
 assert_contains "$OUT$ERR" "1 corrupt"
-run p2p "$B" get s --out "$T/sout" --quiet
-expect_rc 0 "get s on B despite its corrupt inline chunk"
+run p2p "$X" get s --out "$T/sout" --quiet
+expect_rc 0 "get s on $x despite its corrupt inline chunk"
 assert_cmp "$T/small" "$T/sout"
-run p2p "$B" verify --quiet
-expect_rc 0 "verify on B after the inline chunk was fetched again"
-note "corrupt inline chunk on B: verify reports it, get succeeds, the copy is replaced"
+run p2p "$X" verify --quiet
+expect_rc 0 "verify on $x after the inline chunk was fetched again"
+note "corrupt inline chunk on $x: verify reports it, get succeeds, the copy is replaced"
 finish
