@@ -867,14 +867,21 @@ commit_done(struct job *j)
 		if (c->del) {
 			char v[17];
 			snprintf(v, sizeof v, "%016" PRIx64, c->f.version);
-			repl_local_commit(n, &c->f, NULL, NULL, NULL);
+			repl_local_commit(n, &c->f, NULL, NULL, 0, NULL, NULL);
 			if (req != NULL)
 				api_json(req, 200, json_pack("{s:s,s:s,s:b}", "key", c->key,
 				    "version", v, "deleted", 1));
 		} else {
 			/* replication answers once min copies hold it (or now) */
 			json_t *o = api_file_json(n, &c->f);
-			if (repl_local_commit(n, &c->f, &c->m, req, o) == 0) {
+			const struct stage_chunk *k = NULL;
+
+			/* a one-chunk file kept inline: its bytes are pushed from here */
+			if (u == NULL || c->m.nchunks != 1 || stage_inline(u->stage, &k) != 1 ||
+			    memcmp(k->h, c->m.chunks[0], HASH_LEN) != 0)
+				k = NULL;
+			if (repl_local_commit(n, &c->f, &c->m, k != NULL ? k->p : NULL,
+			    k != NULL ? k->n : 0, req, o) == 0) {
 				if (req != NULL)
 					api_json(req, 201, o);
 				else

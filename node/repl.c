@@ -6,8 +6,9 @@
  *              connect; the entries of differing buckets are sent as FILE. Remote
  *              versions are applied on the committer (conflict resolution, HLC advance).
  *   push       the writer sends each chunk (CHUNK_PUT, a window per version) to the
- *              placement holders; they verify, write (worker), make it durable
- *              (committer, batched sync) and only then CHUNK_ACK. A store is answered
+ *              placement holders; they verify, write (worker; a chunk kept inline is
+ *              verified on the loop), make it durable (committer, batched sync, or
+ *              in the transaction) and only then CHUNK_ACK. A store is answered
  *              once min copies hold every chunk.
  *   fetch      a "want" per chunk asks one holder at a time (CHUNK_GET, a window per
  *              peer); CHUNK_DATA is verified and stored like a pushed chunk; a bad or
@@ -16,8 +17,9 @@
  *              nodes (connected, or gone for less than --repair-after) and fetches the
  *              chunks it should hold and lacks. A holder gone longer drops out of the
  *              ranking, so the next node in line takes its copies.
- * Nothing here blocks: reads, hashing and writes run on the worker pool, durable
- * database writes on the committer. */
+ * Nothing here blocks: reads, hashing and writes run on the worker pool (but the hash
+ * of an inline-sized pushed chunk: microseconds), durable database writes on the
+ * committer. */
 #include "node/repl.h"
 #include "node/api.h"
 #include "node/daemon.h"
@@ -131,6 +133,8 @@ struct push {
 	struct placed *placed;
 	size_t nplaced;
 	uint64_t failures;
+	uint8_t *only;          /* the only chunk's bytes, from the upload (msg_chunk_alloc) */
+	size_t only_len;
 };
 
 enum wstate { W_QUEUED, W_ASKED, W_STORING };
@@ -1088,6 +1092,8 @@ push_free(struct push *p)
 		push_answer(p, "the daemon is stopping");
 	json_decref(p->reply);
 	manifest_free(&p->m);
+	if (p->only != NULL)
+		msg_chunk_free(p->only, p->only_len);
 	free(p->placed);
 	free(p->key);
 	free(p);
@@ -1401,6 +1407,15 @@ push_pump(struct push *p)
 		p->reading = 1;
 		op->job.run = pop_read_run;
 		op->job.done = pop_read_done;
+		if (p->only != NULL && op->idx == 0 && op->len == p->only_len) {
+			/* the bytes are here: no read (pop_read_done may free p) */
+			op->buf->cap = op->len;
+			op->buf->p = p->only;
+			p->only = NULL;
+			op->rc = 0;
+			pop_read_done(&op->job);
+			return;
+		}
 		pool_submit(r->n->workers, &op->job);
 		return;
 	}
@@ -1463,7 +1478,7 @@ on_ack(struct repl *r, const uint8_t from[NODE_ID_LEN], const struct msg_chunk_r
 
 int
 repl_local_commit(struct node *n, const struct db_file *f, const struct manifest *m,
-    struct evhttp_request *req, json_t *reply)
+    const void *only, size_t only_len, struct evhttp_request *req, json_t *reply)
 {
 	struct repl *r = n->repl;
 	uint8_t (*up)[NODE_ID_LEN];
@@ -1498,6 +1513,14 @@ repl_local_commit(struct node *n, const struct db_file *f, const struct manifest
 	memcpy(p->m.file_hash, m->file_hash, HASH_LEN);
 	TAILQ_INIT(&p->ops);
 	p->started_ms = mono_ms();
+	if (only != NULL && m->nchunks == 1 && only_len == manifest_chunk_len(m, 0) &&
+	    only_len > 0) {
+		/* a one-chunk version whose bytes its upload still has (a small file): pushed
+		 * from a copy of them, not read back from the database on a worker */
+		p->only = msg_chunk_alloc(only_len);
+		memcpy(p->only, only, only_len);
+		p->only_len = only_len;
+	}
 	want = (unsigned)(n->cfg->min_copies > 0 ? n->cfg->min_copies : 1);
 	{
 		size_t R = n->cfg->replicas == 0 ? nu + 1 : (size_t)n->cfg->replicas;
@@ -1607,6 +1630,23 @@ rx_run(struct job *j, void *ctx)
 	}
 	x->status = MSG_CHUNK_OK;
 	rx_sink(x);
+}
+
+/* rx_run for a pushed chunk kept inline, on the loop: only its hash is checked. */
+static void
+rx_check_inline(struct rx *x)
+{
+	uint8_t h[HASH_LEN];
+
+	hash_buf(x->data, x->len, h);
+	if (memcmp(h, x->hash, HASH_LEN) != 0) {
+		x->status = MSG_CHUNK_BADHASH;
+		return;
+	}
+	store_pin(x->r->n->store, x->hash);
+	x->pinned = 1;
+	x->inl = 1;
+	x->status = MSG_CHUNK_OK;
 }
 
 static void
@@ -1750,6 +1790,17 @@ rx_start(struct repl *r, const uint8_t from[NODE_ID_LEN], struct msg_chunk *c, i
 	x->job.run = rx_run;
 	x->job.done = rx_done;
 	atomic_fetch_add(&r->n->m.repl_bytes_received, x->len);
+	if (!fetched && x->nsinks == 0 && x->len <= store_inline_max(r->n->store)) {
+		/* A pushed chunk to keep inline is checked here, on the loop (a SHA-256 of at
+		 * most --inline-max bytes: microseconds), and goes straight to the committer.
+		 * No worker round trip; and it mostly joins the transaction that records its
+		 * FILE, which came just before it, so the chunk's row is written once, not
+		 * known (FILE) then held (chunk) in two transactions. Whether it is held
+		 * already is asked in that transaction (db_chunk_put_inline). */
+		rx_check_inline(x);
+		rx_done(&x->job);
+		return;
+	}
 	pool_submit(r->n->workers, &x->job);
 }
 

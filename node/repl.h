@@ -60,10 +60,12 @@ void repl_peer_drained(struct node *n, const uint8_t id[32]);
 
 /* From the committer's done() callbacks (node/files.c), loop thread: a local version
  * or tombstone was committed; push it to every peer and start placing its chunks.
+ * only, only_len: the bytes of the version's only chunk when the caller still has them
+ * (an upload's inline copy; NULL otherwise): pushed from a copy, not read back.
  * For a version, req (may be NULL) is answered once min copies hold it; the function
  * takes it over and returns 1, or returns 0 when the caller should answer now. */
 int repl_local_commit(struct node *n, const struct db_file *f, const struct manifest *m,
-    struct evhttp_request *req, json_t *reply);
+    const void *only, size_t only_len, struct evhttp_request *req, json_t *reply);
 
 /* A get needs these chunks: fetch them from holders (several in parallel), verify each
  * on receipt, store it durably as a local chunk, then call done(arg, ok, why) on the

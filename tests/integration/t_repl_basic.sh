@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Replication end to end, 3 daemons on loopback (--replicas 3, default min copies 2):
 #   - store on C, get on A and B: byte-equal, for sizes 0 B .. 50 MiB;
-#   - the store returns once at least 2 copies exist and says where they went;
+#   - the store returns once at least 2 copies exist (every size but 0 B, with no replica
+#     refused: one-chunk files are pushed from the upload's copy) and says where they went;
 #   - every node lists the same files (metadata everywhere);
 #   - delete on A: the tombstone reaches B and C; their gets say 404;
 #   - `p2p shares --json` counts 3 copies of each chunk on every file.
@@ -15,9 +16,17 @@ note "3 nodes connected"
 sizes=(0 1 4095 1048576 1048577 3000000 $((50 * 1024 * 1024)))
 for s in "${sizes[@]}"; do
 	rand_file "$T/in.$s" "$s"
-	run p2p "$C" store "f$s" "$T/in.$s"
+	run p2p "$C" store "f$s" "$T/in.$s" --json
 	expect_rc 0 "store f$s on C"
+	# a one-chunk file is pushed from its upload's copy of the bytes, the others are
+	# read back: either way the peers take them (a replica refused would leave 1 copy)
+	if [ "$s" != 0 ]; then
+		have=$(jq -r '.replicas.have' <<<"$OUT")
+		[ "$have" -ge 2 ] || fail_later "store f$s reported $have copies, want >= 2: $OUT"
+	fi
 done
+api "$C" GET /metrics
+assert_contains "$BODY" "p2p_repl_push_failures_total 0" "C's metrics after the stores"
 # the store reply says where the copies went (2 copies at least: C + one peer)
 run p2p "$C" store placed.bin "$T/in.3000000" --json
 expect_rc 0 "store --json"

@@ -5,6 +5,7 @@
  * or a forged one), then sends whatever raw bytes it is given and reports what comes
  * back, one line per event:
  *   auth ok peer=<hex> self=<hex>  handshake done     recv TYPE ...   a frame
+ *   (CHUNK_ACK: "recv CHUNK_ACK hash=<first 4 bytes, hex> status=N")
  *   (PEERS: then "  peer <short id> <address> tcp|rfcomm|other" per entry)
  *   closed                     the daemon closed     timeout         still open
  *   handshake failed: ...      (exit 3)              wrong network key: ... (exit 4)
@@ -100,6 +101,10 @@ print_msg(const struct msg *m)
 		break;
 	case MSG_ERROR:
 		printf("recv ERROR code=%u text=%s\n", m->u.error.code, m->u.error.text);
+		break;
+	case MSG_CHUNK_ACK:
+		printf("recv CHUNK_ACK hash=%02x%02x%02x%02x status=%u\n", m->u.ref.hash[0],
+		    m->u.ref.hash[1], m->u.ref.hash[2], m->u.ref.hash[3], m->u.ref.status);
 		break;
 	default:
 		printf("recv %s\n", msg_type_name(m->type));
