@@ -1593,23 +1593,34 @@ rx_sink(struct rx *x)
 	}
 }
 
+/* The bytes against their hash; if they match, the chunk is pinned (0), else the
+ * status says so (-1). */
+static int
+rx_verify(struct rx *x)
+{
+	uint8_t h[HASH_LEN];
+
+	hash_buf(x->data, x->len, h);
+	if (memcmp(h, x->hash, HASH_LEN) != 0) {
+		x->status = MSG_CHUNK_BADHASH;
+		return -1;
+	}
+	store_pin(x->r->n->store, x->hash);
+	x->pinned = 1;
+	return 0;
+}
+
 static void
 rx_run(struct job *j, void *ctx)
 {
 	struct rx *x = (struct rx *)j;
 	struct tctx *t = ctx;
 	struct store *s = x->r->n->store;
-	uint8_t h[HASH_LEN];
 	char *cause = NULL;
 	int rc;
 
-	hash_buf(x->data, x->len, h);
-	if (memcmp(h, x->hash, HASH_LEN) != 0) {
-		x->status = MSG_CHUNK_BADHASH;
+	if (rx_verify(x) == -1)
 		return;
-	}
-	store_pin(s, x->hash);
-	x->pinned = 1;
 	/* a replica we hold already is not written again; a fetched chunk always is
 	 * (it was fetched because the copy here is missing or bad) */
 	rc = x->fetched ? 0 : db_chunk_have(t->db, x->hash, &cause);
@@ -1636,17 +1647,10 @@ rx_run(struct job *j, void *ctx)
 static void
 rx_check_inline(struct rx *x)
 {
-	uint8_t h[HASH_LEN];
-
-	hash_buf(x->data, x->len, h);
-	if (memcmp(h, x->hash, HASH_LEN) != 0) {
-		x->status = MSG_CHUNK_BADHASH;
-		return;
+	if (rx_verify(x) == 0) {
+		x->inl = 1;
+		x->status = MSG_CHUNK_OK;
 	}
-	store_pin(x->r->n->store, x->hash);
-	x->pinned = 1;
-	x->inl = 1;
-	x->status = MSG_CHUNK_OK;
 }
 
 static void
