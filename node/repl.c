@@ -61,9 +61,14 @@
 #define REPL_AE_SETTLE_MS 2000       /* DIGEST values leave out versions this young */
 #define REPL_HAVE_FLUSH_MS 1000
 /* Shares learnt (acknowledgements, HAVEs, the writer of an applied version) are kept in
- * memory and written together this long after the first of them, or at this many: */
+ * memory and written together (see "shares" below): this long after the first of them
+ * if fewer than REPL_SHARES_SMALL came by then, else up to REPL_SHARES_WAIT_MS after it
+ * or at REPL_SHARES_MAX rows; written REPL_SHARES_SLICE rows or so per committer batch. */
 #define REPL_SHARES_FLUSH_MS 250
-#define REPL_SHARES_MAX 8192
+#define REPL_SHARES_SMALL 2048
+#define REPL_SHARES_WAIT_MS 4000
+#define REPL_SHARES_MAX 32768
+#define REPL_SHARES_SLICE 512
 #define REPL_WANT_LINK_LOSSES 3      /* lost links while asked before a source counts as tried */
 
 struct rpeer {
@@ -198,9 +203,10 @@ struct repl {
 	TAILQ_HEAD(, fetch) fetches;
 	uint8_t (*have)[HASH_LEN];  /* chunks to announce (HAVE) */
 	size_t nhave;
-	struct share_rec *shares;   /* shares to record (shares_flush) */
-	size_t nshares;
-	struct event *shares_ev;    /* one-shot: shares_flush */
+	struct share_set *sh;       /* shares being gathered (shares_add), or NULL */
+	uint64_t sh_first_ms;       /* when its first row came (mono_ms) */
+	TAILQ_HEAD(, share_set) share_sets; /* being written, a slice at a time */
+	struct event *shares_ev;    /* one-shot: shares_timer */
 	int stopping;
 	uint64_t rng;
 	struct mfetch *mfetch;      /* chunk lists longer than one FILE (mfetch.h) */
@@ -425,17 +431,44 @@ send_chunk(struct repl *r, const uint8_t to[NODE_ID_LEN], uint8_t type,
 
 /* Under load every stored version brings each node two or three share rows (the
  * acknowledgements at the writer, the writer and a HAVE at the others), each on a
- * random leaf of shares (keyed by chunk hash): written one job at a time they were the
- * largest part of the committer's page writes (measured: 1.9 of 8.5 pages per version
- * on a node, 3 nodes, 64 clients). Gathered for REPL_SHARES_FLUSH_MS and written
- * sorted in one job, the rows of one chunk share their leaf's write and duplicates (an
- * acknowledgement, then the same peer's HAVE) are dropped. Shares are hints (fetch
- * sources, replica counts): rows not yet written when the node stops are written by
- * repl_quiesce; a crash loses at most that window of hints, which anti-entropy, HAVEs
- * and fetches learn again. */
-struct shares_job {
-	size_t n;
+ * random leaf of shares (keyed by chunk hash). Written one job each they were the
+ * largest part of the committer's page writes; written every 250 ms in one sorted job
+ * they still cost about a page each once the table outgrew a flush (a flush of ~3,000
+ * rows touched ~3,000 leaves), and that job held the committer for 10 ms at 100,000
+ * files and 50-100 ms at 300,000, four times a second: the store rate fell and the
+ * latency tail grew with the database (measured, 3 nodes, 64 clients).
+ *
+ * So rows are gathered by the first byte of the chunk hash (256 buckets: each a
+ * contiguous range of the table's key order) and written in slices of whole buckets,
+ * REPL_SHARES_SLICE rows or so each, one slice per committer batch (the next slice is
+ * queued when the last one is done): the committer never stops for long. Under light
+ * load a gathering is written REPL_SHARES_FLUSH_MS after its first row; once a
+ * gathering has REPL_SHARES_SMALL rows by then (load), it goes on gathering up to
+ * REPL_SHARES_WAIT_MS or REPL_SHARES_MAX rows, so that rows of the same leaves share
+ * its write (at 300,000 files, 30,000 rows touch about half as many leaves). Each
+ * slice sorts its buckets first (neighbouring rows share leaves; duplicates, an
+ * acknowledgement and then the same peer's HAVE, are adjacent and dropped).
+ *
+ * Shares are hints (fetch sources, replica counts): rows not yet written when the node
+ * stops are written by repl_quiesce; a crash loses at most REPL_SHARES_WAIT_MS of
+ * them, which anti-entropy, HAVEs and fetches learn again. */
+struct share_bucket {
 	struct share_rec *v;
+	uint32_t n, cap;
+};
+
+struct share_set {
+	TAILQ_ENTRY(share_set) entry;
+	struct repl *r;
+	struct share_bucket b[256];
+	size_t n;               /* rows, all buckets */
+	unsigned next;          /* first bucket not handed to a job yet */
+	unsigned jobs;          /* slices queued or running */
+};
+
+struct shares_job {
+	struct share_set *set;
+	unsigned b0, b1;        /* its buckets: [b0, b1) */
 };
 
 static int
@@ -447,60 +480,124 @@ share_rec_cmp(const void *a, const void *b)
 static int
 shares_fn(struct node *n, struct db *db, void *arg)
 {
-	struct shares_job *s = arg;
+	struct shares_job *j = arg;
 	char *cause = NULL;
 	int64_t now = wall_ms();
 
 	(void)n;
-	/* in key order: neighbouring rows share leaves, duplicates are adjacent */
-	qsort(s->v, s->n, sizeof *s->v, share_rec_cmp);
-	for (size_t i = 0; i < s->n; i++) {
-		if (i > 0 && memcmp(&s->v[i], &s->v[i - 1], sizeof *s->v) == 0)
-			continue;
-		if (db_share_set_known(db, s->v[i].peer, s->v[i].h, now, &cause) == -1) {
-			log_warnx("shares: %s", cause);
-			free(cause);
-			return -1;
+	for (unsigned k = j->b0; k < j->b1; k++) {
+		struct share_bucket *b = &j->set->b[k];
+
+		qsort(b->v, b->n, sizeof *b->v, share_rec_cmp);
+		for (uint32_t i = 0; i < b->n; i++) {
+			if (i > 0 && memcmp(&b->v[i], &b->v[i - 1], sizeof *b->v) == 0)
+				continue;
+			if (db_share_set_known(db, b->v[i].peer, b->v[i].h, now, &cause) == -1) {
+				log_warnx("shares: %s", cause);
+				free(cause);
+				return -1;
+			}
 		}
 	}
 	return 0;
 }
 
 static void
+share_set_free(struct share_set *set)
+{
+	for (unsigned k = 0; k < 256; k++)
+		free(set->b[k].v);
+	free(set);
+}
+
+static void shares_done(struct node *n, void *arg, int rc);
+
+/* Queue the next slice of set (all the rest when whole): buckets from set->next until
+ * they hold REPL_SHARES_SLICE rows. */
+static void
+shares_slice(struct share_set *set, int whole)
+{
+	struct shares_job *j;
+	size_t rows = 0;
+	unsigned k = set->next;
+
+	while (k < 256 && (whole || rows < REPL_SHARES_SLICE))
+		rows += set->b[k++].n;
+	j = xcalloc(1, sizeof *j);
+	j->set = set;
+	j->b0 = set->next;
+	j->b1 = k;
+	set->next = k;
+	set->jobs++;
+	files_commit_call(set->r->n, 0, shares_fn, shares_done, j);
+}
+
+/* Loop: a slice is written (or failed: shares are hints); queue the next one, unless
+ * the node is stopping (repl_quiesce queued the rest already). */
+static void
 shares_done(struct node *n, void *arg, int rc)
 {
-	struct shares_job *s = arg;
+	struct shares_job *j = arg;
+	struct share_set *set = j->set;
+	struct repl *r = set->r;
 
 	(void)n;
 	(void)rc;
-	free(s->v);
-	free(s);
+	free(j);
+	set->jobs--;
+	if (set->next < 256 && !r->stopping) {
+		shares_slice(set, 0);
+		return;
+	}
+	if (set->jobs == 0 && set->next == 256) {
+		TAILQ_REMOVE(&r->share_sets, set, entry);
+		share_set_free(set);
+	}
 }
 
-/* Write the gathered shares: one committer job. */
+/* Write the gathering: its slices go to the committer one after another (all at once
+ * when whole: the node is stopping). */
 static void
-shares_flush(struct repl *r)
+shares_flush(struct repl *r, int whole)
 {
-	struct shares_job *s;
+	struct share_set *set = r->sh;
 
 	if (r->shares_ev != NULL)
 		evtimer_del(r->shares_ev);
-	if (r->nshares == 0)
+	r->sh = NULL;
+	if (set == NULL)
 		return;
-	s = xcalloc(1, sizeof *s);
-	s->v = r->shares;
-	s->n = r->nshares;
-	r->shares = NULL;
-	r->nshares = 0;
-	files_commit_call(r->n, 0, shares_fn, shares_done, s);
+	TAILQ_INSERT_TAIL(&r->share_sets, set, entry);
+	shares_slice(set, whole);
+}
+
+static void
+shares_arm(struct repl *r, uint64_t ms)
+{
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000),
+		.tv_usec = (suseconds_t)(ms % 1000 * 1000) };
+
+	if (r->shares_ev != NULL)
+		evtimer_add(r->shares_ev, &tv);
 }
 
 static void
 shares_timer(evutil_socket_t fd, short what, void *arg)
 {
+	struct repl *r = arg;
+	uint64_t age;
+
 	(void)fd;
 	(void)what;
-	shares_flush(arg);
+	if (r->sh == NULL)
+		return;
+	age = mono_ms() - r->sh_first_ms;
+	if (r->sh->n < REPL_SHARES_SMALL || age + 1 >= REPL_SHARES_WAIT_MS) {
+		shares_flush(r, 0);
+		return;
+	}
+	shares_arm(r, REPL_SHARES_WAIT_MS - age < REPL_SHARES_FLUSH_MS ?
+	    REPL_SHARES_WAIT_MS - age : REPL_SHARES_FLUSH_MS);
 }
 
 static void
@@ -510,21 +607,24 @@ shares_add(struct repl *r, const uint8_t peer[NODE_ID_LEN], const uint8_t (*h)[H
 	if (r->stopping)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		struct share_rec *e;
+		struct share_bucket *b;
 
-		if (r->shares == NULL)
-			r->shares = xcalloc(REPL_SHARES_MAX, sizeof *r->shares);
-		e = &r->shares[r->nshares++];
-		memcpy(e->h, h[i], HASH_LEN);
-		memcpy(e->peer, peer, NODE_ID_LEN);
-		if (r->nshares == REPL_SHARES_MAX)
-			shares_flush(r);
-	}
-	if (r->nshares > 0 && r->shares_ev != NULL &&
-	    !evtimer_pending(r->shares_ev, NULL)) {
-		struct timeval tv = { .tv_sec = 0, .tv_usec = REPL_SHARES_FLUSH_MS * 1000 };
-
-		evtimer_add(r->shares_ev, &tv);
+		if (r->sh == NULL) {
+			r->sh = xcalloc(1, sizeof *r->sh);
+			r->sh->r = r;
+			r->sh_first_ms = mono_ms();
+			shares_arm(r, REPL_SHARES_FLUSH_MS);
+		}
+		b = &r->sh->b[h[i][0]];
+		if (b->n == b->cap) {
+			b->cap = b->cap ? 2 * b->cap : 16;
+			b->v = xreallocarray(b->v, b->cap, sizeof *b->v);
+		}
+		memcpy(b->v[b->n].h, h[i], HASH_LEN);
+		memcpy(b->v[b->n].peer, peer, NODE_ID_LEN);
+		b->n++;
+		if (++r->sh->n == REPL_SHARES_MAX)
+			shares_flush(r, 0);
 	}
 }
 
@@ -2934,6 +3034,7 @@ repl_start(struct node *n, char **cause)
 	r->n = n;
 	TAILQ_INIT(&r->peers);
 	TAILQ_INIT(&r->pushes);
+	TAILQ_INIT(&r->share_sets);
 	TAILQ_INIT(&r->queued);
 	TAILQ_INIT(&r->asked);
 	TAILQ_INIT(&r->fetches);
@@ -2975,8 +3076,16 @@ void
 repl_quiesce(struct node *n)
 {
 	if (n->repl != NULL) {
-		shares_flush(n->repl); /* written before the committer stops */
-		n->repl->stopping = 1;
+		struct repl *r = n->repl;
+		struct share_set *set;
+
+		/* written before the committer stops: the gathering, and the slices not
+		 * queued yet of those being written */
+		shares_flush(r, 1);
+		TAILQ_FOREACH(set, &r->share_sets, entry)
+			if (set->next < 256)
+				shares_slice(set, 1);
+		r->stopping = 1;
 	}
 }
 
@@ -2987,6 +3096,7 @@ repl_stop(struct node *n)
 	struct rpeer *p;
 	struct push *ps;
 	struct fetch *f;
+	struct share_set *set;
 
 	if (r == NULL)
 		return;
@@ -2995,7 +3105,13 @@ repl_stop(struct node *n)
 		event_free(r->tick);
 	if (r->shares_ev != NULL)
 		event_free(r->shares_ev);
-	free(r->shares);
+	if (r->sh != NULL)
+		share_set_free(r->sh);
+	while ((set = TAILQ_FIRST(&r->share_sets)) != NULL) {
+		/* the pools are gone: nothing refers to it any more */
+		TAILQ_REMOVE(&r->share_sets, set, entry);
+		share_set_free(set);
+	}
 	mfetch_free(r->mfetch);
 	r->mfetch = NULL;
 	while ((ps = TAILQ_FIRST(&r->pushes)) != NULL) {

@@ -14,7 +14,9 @@
  *   cc -std=c17 -D_GNU_SOURCE -I. -o rawpeer tests/net/rawpeer.c p2p/[a-z]*.c lib/[a-z]*.c \
  *       $(pkg-config --cflags --libs openssl)
  *
- * usage: rawpeer --key FILE [--hello] [--hello-id HEX] [--hello-addr A]...
+ * --identity KEYFILE: speak as the node whose node.key that is (default: a fresh key).
+ *
+ * usage: rawpeer --key FILE [--identity KEYFILE] [--hello] [--hello-id HEX] [--hello-addr A]...
  *                [--send HEX]... [--send-file FILE_OF_HEX]... [--tls-only] [--pong]
  *                [--wait MS] HOST:PORT */
 #include "lib/buf.h"
@@ -44,7 +46,7 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: rawpeer --key FILE [--hello] [--hello-id HEX] "
+	fprintf(stderr, "usage: rawpeer --key FILE [--identity KEYFILE] [--hello] [--hello-id HEX] "
 	    "[--hello-addr A]... [--send HEX]... [--tls-only] [--pong] [--wait MS] "
 	    "HOST:PORT\n");
 	exit(2);
@@ -116,7 +118,7 @@ int
 main(int argc, char **argv)
 {
 	enum { O_KEY = 0x100, O_HELLO, O_HELLO_ID, O_HELLO_ADDR, O_SEND, O_TLS_ONLY, O_WAIT,
-	    O_PONG, O_SEND_FILE };
+	    O_PONG, O_SEND_FILE, O_IDENTITY };
 	static const struct option opts[] = {
 		{ "key", required_argument, NULL, O_KEY },
 		{ "hello", no_argument, NULL, O_HELLO },
@@ -124,12 +126,13 @@ main(int argc, char **argv)
 		{ "hello-addr", required_argument, NULL, O_HELLO_ADDR },
 		{ "send", required_argument, NULL, O_SEND },
 		{ "send-file", required_argument, NULL, O_SEND_FILE },
+		{ "identity", required_argument, NULL, O_IDENTITY },
 		{ "tls-only", no_argument, NULL, O_TLS_ONLY },
 		{ "pong", no_argument, NULL, O_PONG },
 		{ "wait", required_argument, NULL, O_WAIT },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *keyfile = NULL, *hello_id = NULL, *sends[MAXSEND], *haddrs[16];
+	const char *keyfile = NULL, *idfile = NULL, *hello_id = NULL, *sends[MAXSEND], *haddrs[16];
 	int nsend = 0, nhaddr = 0, hello = 0, tls_only = 0, pong = 0, wait_ms = 3000, ch, fd;
 	struct identity *id = NULL;
 	struct tls_conn *tc = NULL;
@@ -169,6 +172,7 @@ main(int argc, char **argv)
 				sends[nsend++] = line;
 			break;
 		}
+		case O_IDENTITY: idfile = optarg; break;
 		case O_TLS_ONLY: tls_only = 1; break;
 		case O_PONG: pong = 1; break;
 		case O_WAIT: wait_ms = atoi(optarg); break;
@@ -181,7 +185,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "rawpeer: key: %s\n", cause ? cause : "missing");
 		return 2;
 	}
-	if (identity_generate(&id, &cause) == -1 || (ctx = tls_ctx_new(id, &cause)) == NULL) {
+	if ((idfile != NULL ? identity_load(&id, idfile, &cause) :
+	    identity_generate(&id, &cause)) == -1 || (ctx = tls_ctx_new(id, &cause)) == NULL) {
 		fprintf(stderr, "rawpeer: %s\n", cause);
 		return 2;
 	}
