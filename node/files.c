@@ -872,9 +872,15 @@ commit_done(struct job *j)
 				api_json(req, 200, json_pack("{s:s,s:s,s:b}", "key", c->key,
 				    "version", v, "deleted", 1));
 		} else {
-			/* replication answers once min copies hold it (or now) */
-			json_t *o = api_file_json(n, &c->f);
+			/* replication answers once min copies hold it, with the copies it
+			 * counted (or now: the copies are counted then) */
+			json_t *o;
 			const struct stage_chunk *k = NULL;
+
+			c->f.has_copies = 1;
+			c->f.min_copies = 1;
+			o = api_file_json(n, &c->f);
+			c->f.has_copies = 0;
 
 			/* a one-chunk file kept inline: its bytes are pushed from here */
 			if (u == NULL || c->m.nchunks != 1 || stage_inline(u->stage, &k) != 1 ||
@@ -882,9 +888,14 @@ commit_done(struct job *j)
 				k = NULL;
 			if (repl_local_commit(n, &c->f, &c->m, k != NULL ? k->p : NULL,
 			    k != NULL ? k->n : 0, req, o) == 0) {
-				if (req != NULL)
+				if (req != NULL) {
+					uint64_t have, target;
+
+					repl_file_copies(n, &c->f, &have, &target);
+					json_object_set_new(o, "replicas", json_pack("{s:I,s:I}",
+					    "have", (json_int_t)have, "target", (json_int_t)target));
 					api_json(req, 201, o);
-				else
+				} else
 					json_decref(o);
 			}
 		}

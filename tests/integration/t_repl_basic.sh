@@ -5,7 +5,10 @@
 #     refused: one-chunk files are pushed from the upload's copy) and says where they went;
 #   - every node lists the same files (metadata everywhere);
 #   - delete on A: the tombstone reaches B and C; their gets say 404;
-#   - `p2p shares --json` counts 3 copies of each chunk on every file.
+#   - `p2p shares --json` counts 3 copies of each chunk on every file;
+#   - with B and C stopped, a store on A answers at once (no peer to wait for), and the
+#     copies it reports are counted from A's database: the bytes of f4095 again, which A
+#     knows B and C hold, are 3 copies.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/repl_lib.sh"
 
@@ -61,4 +64,12 @@ wait_file 20 "$C" f1048576 deleted
 run p2p "$C" get f1048576 --out "$T/x"
 expect_rc 1 "get of a deleted file on C"
 note "delete on A propagated"
+
+# an answer given at once counts the copies A knows of (not only its own)
+stop_node "$B"
+stop_node "$C"
+run p2p "$A" store again4095 "$T/in.4095" --json
+expect_rc 0 "store on A with B and C stopped"
+assert_eq "$(jq -r '.replicas.have' <<<"$OUT")" 3 "copies A reports of bytes B and C hold too ($OUT)"
+note "a store answered at once reports the copies A's database knows of"
 finish
