@@ -488,6 +488,8 @@ shares_fn(struct node *n, struct db *db, void *arg)
 	for (unsigned k = j->b0; k < j->b1; k++) {
 		struct share_bucket *b = &j->set->b[k];
 
+		if (b->n == 0)
+			continue; /* no array (qsort must not be given NULL) */
 		qsort(b->v, b->n, sizeof *b->v, share_rec_cmp);
 		for (uint32_t i = 0; i < b->n; i++) {
 			if (i > 0 && memcmp(&b->v[i], &b->v[i - 1], sizeof *b->v) == 0)
