@@ -17,6 +17,8 @@
 #   run CMD...                    run CMD, set RC, OUT (stdout), ERR (stderr); never fails
 #   expect_rc N WHAT              fail unless the last `run` exited N
 #   api DIR METHOD PATH [curl args]  HTTP on DIR/api.sock; sets HTTP (status) and BODY
+#   build_rawpeer OUT            build the raw test peer (tests/net/rawpeer.c) into OUT, or
+#                                 fail the test
 #   fail MSG, skip MSG, require_root, note MSG
 #   fail_later MSG                record a failure and go on; the test then exits 1 at the end
 #   finish                        end of a test: exit 0, or 1 after fail_later
@@ -296,6 +298,16 @@ status_field() {
 	local out
 	out=$(p2p "$1" status --json) || fail "status --json failed (exit $?)"
 	jq -er ".$2" <<<"$out" || fail "status --json has no '$2': ${out:0:300}"
+}
+
+build_rawpeer() {
+	local r
+	r=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	# shellcheck disable=SC2046 # pkg-config output is a word list
+	cc -std=c17 -D_GNU_SOURCE -I"$r" -o "$1" "$r/tests/net/rawpeer.c" \
+		"$r"/p2p/*.c "$r"/lib/*.c $(pkg-config --cflags --libs openssl) \
+		$(pkg-config --libs bluez 2>/dev/null) 2>"$T/cc.err" ||
+		fail "cannot build tests/net/rawpeer.c: $(head -5 "$T/cc.err")"
 }
 
 sha256_of() { sha256sum -- "$1" | cut -d' ' -f1; }

@@ -29,11 +29,7 @@ cp "$P2P_BIN" "$G/p2p" && cp "$ROOT/tests/bt/guest-bridge.sh" "$ROOT/tests/bt/gu
 	fail "cannot stage the guest files"
 # a raw peer (tests/net/rawpeer.c) reads B's PEERS in the guest
 if command -v cc >/dev/null; then
-	# shellcheck disable=SC2046 # pkg-config output is a word list
-	cc -std=c17 -D_GNU_SOURCE -I"$ROOT" -o "$G/rawpeer" "$ROOT/tests/net/rawpeer.c" \
-		"$ROOT"/p2p/*.c "$ROOT"/lib/*.c $(pkg-config --cflags --libs openssl) \
-		$(pkg-config --libs bluez 2>/dev/null) 2>"$T/cc.err" ||
-		fail "cannot build tests/net/rawpeer.c: $(head -5 "$T/cc.err")"
+	build_rawpeer "$G/rawpeer"
 fi
 for k in net other; do
 	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$G/$k.key"

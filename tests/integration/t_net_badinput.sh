@@ -24,10 +24,7 @@ peer_status() {
 frame() { printf '503201%02x%08x%s' "$1" $(( ${#2} / 2 )) "$2"; }
 hexstr() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
 
-cc -std=c17 -D_GNU_SOURCE -I"$R" -o "$T/rawpeer" "$R/tests/net/rawpeer.c" \
-	"$R"/p2p/*.c "$R"/lib/*.c $(pkg-config --cflags --libs openssl) \
-	$(pkg-config --libs bluez 2>/dev/null) 2>"$T/cc.err" ||
-	fail "cannot build tests/net/rawpeer.c: $(head -5 "$T/cc.err")"
+build_rawpeer "$T/rawpeer"
 
 start_node "$A" --listen 127.0.0.1:0 --no-mdns --max-peers 8
 PA=$(port_of "$A"); IA=$(id_of "$A"); KEY=$A/network.key

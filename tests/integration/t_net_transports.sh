@@ -10,7 +10,6 @@
 # shellcheck disable=SC2015 # the usual preamble of tests/integration
 cd "$(dirname "$0")" && . ./lib.sh || { echo "FAIL: cannot load lib.sh"; exit 1; }
 
-R=$(cd ../.. && pwd)
 command -v cc >/dev/null || skip "no C compiler (tests/net/rawpeer.c)"
 port_of() { status_field "$1" 'listen[0]' | sed 's/.*://'; }
 id_of() { status_field "$1" node_id; }
@@ -22,11 +21,7 @@ entry() {
 	printf '%s%02x%04x%s0000000000000001' "$1" "$2" $(( ${#a} / 2 )) "$a"
 }
 
-# shellcheck disable=SC2046 # pkg-config output is a word list
-cc -std=c17 -D_GNU_SOURCE -I"$R" -o "$T/rawpeer" "$R/tests/net/rawpeer.c" \
-	"$R"/p2p/*.c "$R"/lib/*.c $(pkg-config --cflags --libs openssl) \
-	$(pkg-config --libs bluez 2>/dev/null) 2>"$T/cc.err" ||
-	fail "cannot build tests/net/rawpeer.c: $(head -5 "$T/cc.err")"
+build_rawpeer "$T/rawpeer"
 
 B=$T/b
 start_node "$B" --listen 127.0.0.1:0 --no-mdns --log-level debug

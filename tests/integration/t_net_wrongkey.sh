@@ -45,10 +45,7 @@ assert_eq "$(status_field "$W" peers.connected)" 0 "W connected peers"
 assert_eq "$(peer_status "$A" "$IB")" connected "B in A's table"
 
 # A raw client with a wrong key: AUTH fails, nothing stored
-cc -std=c17 -D_GNU_SOURCE -I"$R" -o "$T/rawpeer" "$R/tests/net/rawpeer.c" \
-	"$R"/p2p/*.c "$R"/lib/*.c $(pkg-config --cflags --libs openssl) \
-	$(pkg-config --libs bluez 2>/dev/null) 2>"$T/cc.err" ||
-	fail "cannot build tests/net/rawpeer.c: $(head -5 "$T/cc.err")"
+build_rawpeer "$T/rawpeer"
 run "$T/rawpeer" --key "$W/network.key" --hello "127.0.0.1:$PA"
 expect_rc 4 "rawpeer with the wrong key"
 assert_contains "$OUT" "wrong network key"

@@ -14,10 +14,7 @@ command -v python3 >/dev/null || skip "needs python3"
 
 R=$(cd "$(dirname "$0")/../.." && pwd)
 A=$T/a
-cc -std=c17 -D_GNU_SOURCE -I"$R" -o "$T/rawpeer" "$R/tests/net/rawpeer.c" \
-	"$R"/p2p/*.c "$R"/lib/*.c $(pkg-config --cflags --libs openssl) \
-	$(pkg-config --libs bluez 2>/dev/null) 2>"$T/cc.err" ||
-	fail "cannot build tests/net/rawpeer.c: $(head -5 "$T/cc.err")"
+build_rawpeer "$T/rawpeer"
 
 start_node "$A" --listen 127.0.0.1:0 --no-mdns
 PA=$(status_field "$A" 'listen[0]' | sed 's/.*://')

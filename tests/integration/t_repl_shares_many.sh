@@ -20,10 +20,7 @@ command -v sqlite3 >/dev/null || skip "needs sqlite3"
 
 R=$(cd "$(dirname "$0")/../.." && pwd)
 A=$T/a B=$T/b
-cc -std=c17 -D_GNU_SOURCE -I"$R" -o "$T/rawpeer" "$R/tests/net/rawpeer.c" \
-	"$R"/p2p/*.c "$R"/lib/*.c $(pkg-config --cflags --libs openssl) \
-	$(pkg-config --libs bluez 2>/dev/null) 2>"$T/cc.err" ||
-	fail "cannot build tests/net/rawpeer.c: $(head -5 "$T/cc.err")"
+build_rawpeer "$T/rawpeer"
 
 # haves OUT N: N HAVE frames (protocol version 1) of 4,096 random hashes each, as one
 # hex line, into OUT; the first of them alone into OUT.first
