@@ -684,10 +684,44 @@ fail:
 	return -1;
 }
 
+static int
+wal_hook(void *arg, sqlite3 *sq, const char *name, int pages)
+{
+	struct db *db = arg;
+
+	(void)sq;
+	(void)name;
+	db->wal_pages = pages;
+	return SQLITE_OK;
+}
+
 int
 db_is_full(struct db *db)
 {
 	return sqlite3_errcode(db->sq) == SQLITE_FULL;
+}
+
+void
+db_wal_watch(struct db *db)
+{
+	/* replaces the automatic checkpoint, itself a WAL hook */
+	sqlite3_wal_hook(db->sq, wal_hook, db);
+}
+
+int
+db_wal_pages(const struct db *db)
+{
+	return db->wal_pages;
+}
+
+int
+db_checkpoint(struct db *db, int *log, int *done, char **cause)
+{
+	int rc = sqlite3_wal_checkpoint_v2(db->sq, NULL, SQLITE_CHECKPOINT_PASSIVE, log, done);
+
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		return db_fail(db, cause, "checkpoint");
+	return 0;
 }
 
 void

@@ -26,8 +26,17 @@ struct manifest;
  * missing file, it fails with errno ENOENT and creates nothing. */
 int db_open(struct db **out, const char *path, int flags, char **cause);
 void db_close(struct db *db);
+/* Checkpoints off the writer's path. db_wal_watch: this connection no longer runs the
+ * automatic checkpoint after its commits (a stall of the commit while it copies pages to
+ * the database) but notes the WAL's size, which db_wal_pages returns. db_checkpoint,
+ * usually on another connection (another thread): a passive checkpoint, which copies what
+ * it can without blocking the writer or readers; *log and *done (may be NULL) get the
+ * WAL's pages and those copied. 0 (also when busy) or -1. */
+void db_wal_watch(struct db *db);
 /* The connection's last error was SQLITE_FULL (the disk is full). */
 int db_is_full(struct db *db);
+int db_wal_pages(const struct db *db);
+int db_checkpoint(struct db *db, int *log, int *done, char **cause); /* NULL ok */
 /* Look for damage: PRAGMA quick_check (full = 0: every page and record, NOT NULL and
  * CHECK constraints; linear in the file's size) or integrity_check (full = 1: also every
  * index against its table). 0 sound; 1 damaged, *problem (caller frees) says what SQLite

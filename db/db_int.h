@@ -9,13 +9,10 @@
 
 /* Every statement the module runs; the SQL is in db_sql[] (db.c). All are prepared
  * once when the connection is opened, then bound, stepped and reset. */
-/* A writer's WAL is checkpointed into the database once it holds this many pages (4 KiB
- * each: 32 MiB; SQLite's default is 1000). A page changed again before the checkpoint is
- * written back once: under many small stores, whose index entries land on random leaves
- * and whose inline chunks fill pages of their own, a larger WAL cut the writes to the
- * database file. (Measured, 3 nodes, 64 clients: a checkpointer thread of its own, passive
- * checkpoints off the committer's path, cut the store rate by 9-26 % on 2 cores in four
- * interleaved pairs: the committer runs them.) */
+/* A connection that writes checkpoints the WAL itself once it holds this many pages (4 KiB
+ * each: 32 MiB; SQLite's default is 1000), unless db_wal_watch() took that job from it:
+ * the daemon's committer does, and leaves checkpoints to a thread of their own
+ * (node/files.c). A page changed again before the checkpoint is written back once. */
 #define DB_WAL_CHECKPOINT_PAGES 8192
 /* A WAL file larger than this is cut back to it when the log restarts. */
 #define DB_WAL_KEEP_BYTES 67108864
@@ -79,6 +76,7 @@ struct db {
 	sqlite3 *sq;
 	char *path;
 	int flags;
+	int wal_pages; /* db_wal_watch: the WAL's pages after this connection's last commit */
 	int version; /* PRAGMA user_version after open */
 	sqlite3_stmt *st[ST__COUNT];
 	struct db_digest *dg;    /* attached digest (files.c), or NULL */

@@ -54,6 +54,7 @@ struct node {
 	struct pool *workers;     /* hashing + chunk writes */
 	struct pool *committer;   /* group commit: sync + one transaction per batch */
 	struct pool *gc;          /* garbage collection */
+	struct pool *ckpt;        /* WAL checkpoints, off the committer's path */
 	struct evhttp *http;
 	struct net *net;          /* the peer network (net.c) */
 	struct repl *repl;        /* replication (repl.c) */

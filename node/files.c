@@ -33,6 +33,14 @@
 #include <event2/keyvalq_struct.h>
 #include <openssl/rand.h>
 
+/* The committer kicks the checkpointer once the WAL holds this many pages (4 KiB:
+ * 16 MiB); it also runs every CKPT_IDLE_MS. Should the checkpointer fall far behind (the
+ * WAL past CKPT_SELF_PAGES: 256 MiB), the committer checkpoints itself, so that the WAL
+ * stays bounded whatever the scheduler does. */
+#define CKPT_KICK_PAGES 4096
+#define CKPT_SELF_PAGES 65536
+#define CKPT_IDLE_MS 30000
+
 /* ---- thread contexts ------------------------------------------------------------- */
 
 static void *
@@ -56,6 +64,41 @@ tctx_fini(void *ctx)
 
 	db_close(t->db);
 	free(t);
+}
+
+/* The committer's connection leaves checkpoints to the checkpointer thread: copying
+ * thousands of pages into the database and syncing it after a commit held up every store
+ * waiting for the next batch. Measured (3 nodes, 64 clients, 20 s): the sync of the
+ * database alone took 11.6 ms on average, up to 28 ms, several times a second; with
+ * the checkpointer thread the closed-loop p99 fell from 38-40 ms to 19-22 ms, and at
+ * 3,000 stores/s offered from 17 ms to 10 ms (docs/ARCHITECTURE.md). */
+static void *
+commit_tctx_init(void *arg, char **cause)
+{
+	struct tctx *t = tctx_init(arg, cause);
+
+	if (t != NULL)
+		db_wal_watch(t->db);
+	return t;
+}
+
+/* Checkpointer thread (p2p-ckpt): when the committer kicks it (the WAL passed
+ * CKPT_KICK_PAGES), and every CKPT_IDLE_MS. A passive checkpoint copies the WAL's pages
+ * into the database and syncs it while the committer goes on appending to the WAL. */
+static void
+ckpt_idle(void *ctx, void *arg)
+{
+	struct tctx *t = ctx;
+	char *cause = NULL;
+	int log = 0, done = 0;
+
+	(void)arg;
+	if (db_checkpoint(t->db, &log, &done, &cause) == -1) {
+		log_warnx("checkpoint: %s", cause);
+		free(cause);
+		return;
+	}
+	log_debug("checkpoint: %d of %d WAL pages copied", done, log);
 }
 
 /* ---- uploads ------------------------------------------------------------------------ */
@@ -750,6 +793,29 @@ nospace_status(struct jobq *q)
 	}
 }
 
+/* After a commit: kick the checkpointer when the WAL is long enough; checkpoint here if
+ * it is far behind. */
+static void
+ckpt_after_commit(struct node *n, struct tctx *t)
+{
+	int pages = db_wal_pages(t->db), log = 0, done = 0;
+	char *cause = NULL;
+
+	if (pages < CKPT_KICK_PAGES)
+		return;
+	pool_kick(n->ckpt);
+	if (pages < CKPT_SELF_PAGES)
+		return;
+	if (db_checkpoint(t->db, &log, &done, &cause) == -1) {
+		log_warnx("checkpoint (committer): %s", cause);
+		free(cause);
+		return;
+	}
+	if (done > 0)
+		log_info("the WAL held %d pages: the committer copied %d of %d itself", pages,
+		    done, log);
+}
+
 static void
 commit_batch(struct jobq *q, void *ctx, void *arg)
 {
@@ -800,6 +866,7 @@ commit_batch(struct jobq *q, void *ctx, void *arg)
 			nospace_status(q);
 			atomic_fetch_add(&n->m.commit_batches, 1);
 			gc_kick(n, garbage || n->commit_garbage);
+			ckpt_after_commit(n, t);
 			return;
 		}
 		db_rollback(t->db);
@@ -839,6 +906,7 @@ commit_batch(struct jobq *q, void *ctx, void *arg)
 	}
 	nospace_status(q);
 	gc_kick(n, garbage || n->commit_garbage);
+	ckpt_after_commit(n, t);
 }
 
 static void
@@ -1863,8 +1931,10 @@ files_init(struct node *n, char **cause)
 {
 	struct pool_ops w = { .thread_init = tctx_init, .thread_fini = tctx_fini, .arg = n,
 		.buf_size = n->cfg->chunk_size, .buf_keep = 2 * UPLOAD_WINDOW };
-	struct pool_ops c = { .thread_init = tctx_init, .thread_fini = tctx_fini,
+	struct pool_ops c = { .thread_init = commit_tctx_init, .thread_fini = tctx_fini,
 		.run_batch = commit_batch, .arg = n };
+	struct pool_ops k = { .thread_init = tctx_init, .thread_fini = tctx_fini,
+		.idle = ckpt_idle, .idle_ms = CKPT_IDLE_MS, .arg = n };
 	struct pool_ops g = { .thread_init = tctx_init, .thread_fini = tctx_fini,
 		.idle = gc_idle, .idle_ms = 10000, .arg = n };
 	char *v = NULL;
@@ -1877,7 +1947,8 @@ files_init(struct node *n, char **cause)
 	}
 	if ((n->workers = pool_new(n->base, "p2p-work", 2, 0, &w, cause)) == NULL ||
 	    (n->committer = pool_new(n->base, "p2p-commit", 1, 1, &c, cause)) == NULL ||
-	    (n->gc = pool_new(n->base, "p2p-gc", 1, 0, &g, cause)) == NULL)
+	    (n->gc = pool_new(n->base, "p2p-gc", 1, 0, &g, cause)) == NULL ||
+	    (n->ckpt = pool_new(n->base, "p2p-ckpt", 1, 0, &k, cause)) == NULL)
 		return -1;
 	pool_kick(n->gc); /* orphan sweep right after start-up */
 	return 0;
@@ -1897,4 +1968,6 @@ files_shutdown(struct node *n)
 	n->committer = NULL;
 	pool_free(n->gc);
 	n->gc = NULL;
+	pool_free(n->ckpt); /* last: it may copy what the committer wrote last */
+	n->ckpt = NULL;
 }

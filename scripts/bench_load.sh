@@ -11,6 +11,13 @@
 #                          connections are spread over them round-robin and every key is
 #                          read back from every node. Unset: start NNODES nodes here.
 #       CONNS=64  DURATION=60 (seconds per phase)  SIZE=4096 (bytes per file)
+#       RATE=R                the store phase offers R stores/s (open loop, wrk2's way:
+#                          each request has a due time and its latency counts from it, so
+#                          a stall is not hidden); unset: closed loop, each client sends as
+#                          soon as it is answered (the ceiling; its mean latency is
+#                          CONNS / rate by Little's law). GET_RATE=R: the same for gets
+#       LAT_OUT=FILE          the store phase writes each request's start (s), latency (ms)
+#                          and node there, one line each (to see when a tail happens)
 #       VERIFY=all|sample     read back every stored key byte for byte (default), or a
 #                          random sample of SAMPLE=20000 GETs plus `p2p verify`
 #       BENCH_TMP=/var/tmp/p2p-bench   scratch root (the node's data directory: a disk)
@@ -23,7 +30,8 @@
 # Phases (each bounded):
 #   baseline  wrk -t1 -c$CONNS -d10s GET /health         HTTP layer ceiling of the daemon
 #   put       p2pload put: $CONNS clients, $DURATION s, unique key and distinct body per
-#             request (the body is a function of the key, so dedup never shortcuts a store)
+#             request (the body is a function of the key, so dedup never shortcuts a store);
+#             closed loop, or RATE stores/s offered
 #   get       p2pload get: $CONNS clients, $DURATION s, random stored keys, each body
 #             compared byte for byte with what its key must hold
 #   check     stores answered 201 = files with this run's prefix in GET /v1/files (per node);
@@ -146,9 +154,9 @@ threads() {
 	done
 }
 [ -n "$NPID" ] && threads | sort >"$W/threads0"
-log "put: $CONNS clients for $DURATION s"
+log "put: $CONNS clients for $DURATION s, ${RATE:+$RATE stores/s offered (open loop)}${RATE:-closed loop}"
 out=$("$LOAD" put --addr "$NODES" --conns "$CONNS" --duration "$DURATION" --size "$SIZE" \
-	--prefix "$PREFIX" --keys-out "$W/keys" --progress 10 | tail -1)
+	--prefix "$PREFIX" --keys-out "$W/keys" --progress 10 ${RATE:+--rate "$RATE"} ${LAT_OUT:+--lat-out "$LAT_OUT"} | tail -1)
 put_rc=$?
 parse put "$out"
 log "  $out"
@@ -167,9 +175,9 @@ if [ -n "$NPID" ]; then
 fi
 
 # ---- get phase ------------------------------------------------------------------------------
-log "get: $CONNS clients for $DURATION s over the $stored stored keys"
+log "get: $CONNS clients for $DURATION s over the $stored stored keys, ${GET_RATE:+$GET_RATE gets/s offered (open loop)}${GET_RATE:-closed loop}"
 out=$("$LOAD" get --addr "$NODES" --conns "$CONNS" --duration "$DURATION" --size "$SIZE" \
-	--keys "$W/keys" --progress 10 | tail -1)
+	--keys "$W/keys" --progress 10 ${GET_RATE:+--rate "$GET_RATE"} | tail -1)
 get_rc=$?
 parse get "$out"
 log "  $out"
@@ -211,6 +219,7 @@ get_errs=$(( ${R[get.err]:-0} + ${R[get.mismatch]:-0} ))
 met() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? v >= t : v < t; print ok ? "met" : "MISSED" }'; }
 echo
 echo "load: $(nproc) CPUs, ${#ADDRS[@]} node(s), $CONNS clients, ${DURATION} s per phase, $SIZE-byte files (client on the same machine)"
+echo "stores: ${RATE:+open loop, $RATE/s offered (latency counted from each due time), ${R[put.late]} sent late}${RATE:-closed loop (the ceiling)}; gets: ${GET_RATE:+open loop, $GET_RATE/s offered, ${R[get.late]} sent late}${GET_RATE:-closed loop}"
 printf '%-34s %10s %9s %9s %9s %7s\n' "" "req/s" "p50 ms" "p99 ms" "p99.9 ms" "errors"
 printf '%-34s %10s %9s %9s %9s %7s\n' "baseline: wrk GET /health" "${R[health.rate]}" "${R[health.p50]}" "${R[health.p99]}" "-" "${R[health.err]:-0}"
 printf '%-34s %10s %9s %9s %9s %7s\n' "PUT /v1/files/KEY (store)" "${R[put.rate]}" "${R[put.p50_ms]}" "${R[put.p99_ms]}" "${R[put.p999_ms]}" "${R[put.err]}"

@@ -1,9 +1,10 @@
-/* p2pload: a closed-loop HTTP load generator for the p2p control API (libevent evhttp
- * client, one thread). Not part of the daemon; built by tests/load/build.sh.
+/* p2pload: an HTTP load generator for the p2p control API (libevent evhttp client, one
+ * thread). Not part of the daemon; built by tests/load/build.sh.
  *
  *   p2pload put --addr H:P[,H:P...] [--conns 64] [--duration S] [--count N] [--size 4096]
- *               [--prefix P] [--keys-out FILE] [--progress SECS]
+ *               [--prefix P] [--keys-out FILE] [--progress SECS] [--rate R] [--lat-out FILE]
  *   p2pload get --addr H:P[,...] --keys FILE [--conns 64] [--duration S | --all] [--size 4096]
+ *               [--rate R] [--lat-out FILE]
  *
  * put: each connection PUTs /v1/files/<prefix>.c<conn>.<seq> with a body that is a
  *      function of the key (the key, '\n', then a xorshift stream seeded by the key's
@@ -17,8 +18,21 @@
  * Requests stop being issued at --duration (or --count); those in flight are awaited
  * (at most 30 s more, then counted as errors).
  *
+ * Closed loop (default): each connection sends its next request as soon as the last one is
+ * answered, so the rate is the server's ceiling and, by Little's law, the mean latency is
+ * conns / rate. --rate R (requests/s over all connections) is open loop instead, as wrk2
+ * does it: connection i's k-th request is due at start + (k * conns + i) / R, and its
+ * latency counts from that due time, not from when it was sent. A connection still waiting
+ * for an answer when its next request is due sends it late, and the wait is in the figure
+ * (no coordinated omission): a server slower than R shows latencies that grow.
+ *
+ * --lat-out FILE: one line per answered request: its start (due time with --rate) in
+ * seconds from the start of the run, its latency in ms, and the node it went to.
+ *
  * Last line on stdout (figures; the caller decides what they mean):
  *   RESULT mode=put ok=N err=N mismatch=N secs=S rate=R p50_ms= p90_ms= p99_ms= p999_ms= max_ms=
+ *          offered=R late=N   (offered: --rate, 0 closed loop; late: requests sent > 1 ms
+ *          after their due time)
  * Exit 0 when err == 0 and mismatch == 0, 1 otherwise, 2 on usage errors. */
 #include <errno.h>
 #include <inttypes.h>
@@ -51,7 +65,9 @@ struct conn {
 	uint64_t seq;       /* put: next sequence number on this connection */
 	size_t key_i;       /* get: index of the key in flight */
 	char key[KEY_MAX];  /* key in flight */
-	double t0;          /* send time, seconds */
+	double t0;          /* send time (closed loop) or due time (--rate), seconds */
+	double due;         /* --rate: when the next request is due, seconds */
+	struct event *timer; /* --rate: fires at due */
 	int busy;
 };
 
@@ -67,6 +83,7 @@ static struct {
 	const char *keys_out, *keys_in;
 	int all;
 	int duration_set;
+	double rate;        /* requests/s over all connections; 0: closed loop */
 	int verbose_errors;
 	double progress;    /* seconds between progress lines on stderr; 0: none */
 } opt = { .nconns = 64, .duration = 10, .size = 4096, .prefix = "load", .verbose_errors = 5 };
@@ -74,11 +91,11 @@ static struct {
 static struct event_base *base;
 static struct conn conns[MAX_CONNS];
 static int stopping, inflight;
-static uint64_t issued, ok, err, mismatch;
+static uint64_t issued, ok, err, mismatch, late;
 static double t_start, t_end;
 static double *lat;          /* seconds, one per completed request */
 static size_t nlat, caplat;
-static FILE *keys_fp;
+static FILE *keys_fp, *lat_fp;
 static char **keys;          /* get mode */
 static size_t nkeys, next_key;
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -147,6 +164,7 @@ record_latency(double d)
 }
 
 static void issue(struct conn *c);
+static void next(struct conn *c);
 
 static void
 maybe_finish(void)
@@ -185,6 +203,8 @@ done_cb(struct evhttp_request *req, void *arg)
 	c->busy = 0;
 	inflight--;
 	record_latency(t - c->t0);
+	if (lat_fp != NULL)
+		fprintf(lat_fp, "%.4f %.3f %s\n", c->t0 - t_start, (t - c->t0) * 1000, c->host);
 	if (code == 0) {
 		/* evhttp reconnects on the next request; the connection must not be freed
 		 * inside its own callback */
@@ -221,7 +241,7 @@ done_cb(struct evhttp_request *req, void *arg)
 		}
 	}
 	if (!stopping)
-		issue(c);
+		next(c);
 	maybe_finish();
 }
 
@@ -293,7 +313,11 @@ issue(struct conn *c)
 	} else
 		cmd = EVHTTP_REQ_GET;
 	snprintf(uri, sizeof uri, "/v1/files/%s", c->key);
-	c->t0 = now_s();
+	if (opt.rate > 0) {
+		c->t0 = c->due;
+		c->due += opt.nconns / opt.rate;
+	} else
+		c->t0 = now_s();
 	c->busy = 1;
 	inflight++;
 	issued++;
@@ -304,6 +328,34 @@ issue(struct conn *c)
 		evhttp_connection_free(c->evcon);
 		c->evcon = NULL;
 	}
+}
+
+static void
+due_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (!stopping)
+		issue(arg);
+	maybe_finish();
+}
+
+/* The connection is free: closed loop sends at once; --rate waits for the next due time,
+ * or sends at once (late) when it has passed. */
+static void
+next(struct conn *c)
+{
+	if (opt.rate <= 0) {
+		issue(c);
+		return;
+	}
+	double wait = c->due - now_s();
+	if (wait <= 0) {
+		if (wait < -0.001)
+			late++;
+		issue(c);
+		return;
+	}
+	struct timeval tv = { (time_t)wait, (suseconds_t)((wait - (time_t)wait) * 1e6) };
+	evtimer_add(c->timer, &tv);
 }
 
 static void
@@ -405,8 +457,9 @@ usage(void)
 	fprintf(stderr,
 	    "usage: p2pload put --addr H:P[,H:P...] [--conns N] [--duration S] [--count N]\n"
 	    "                   [--size BYTES] [--prefix P] [--keys-out FILE] [--progress S]\n"
+	    "                   [--rate R] [--lat-out FILE]\n"
 	    "       p2pload get --addr H:P[,...] --keys FILE [--conns N] [--duration S | --all]\n"
-	    "                   [--size BYTES]\n");
+	    "                   [--size BYTES] [--rate R] [--lat-out FILE]\n");
 	exit(2);
 }
 
@@ -442,6 +495,11 @@ main(int argc, char **argv)
 			if (*end || !(opt.duration > 0 && opt.duration < 86400))
 				die("bad --duration '%s'", v);
 			opt.duration_set = 1;
+		} else if (strcmp(a, "--rate") == 0) {
+			char *end;
+			opt.rate = strtod(v, &end);
+			if (*end || !(opt.rate > 0 && opt.rate <= 1e7))
+				die("bad --rate '%s' (requests/s, over 0)", v);
 		} else if (strcmp(a, "--count") == 0)
 			opt.count = num(a, v, UINT64_MAX);
 		else if (strcmp(a, "--size") == 0)
@@ -457,6 +515,10 @@ main(int argc, char **argv)
 			opt.keys_out = v;
 		else if (strcmp(a, "--keys") == 0)
 			opt.keys_in = v;
+		else if (strcmp(a, "--lat-out") == 0) {
+			if ((lat_fp = fopen(v, "w")) == NULL)
+				die("%s: %s", v, strerror(errno));
+		}
 		else
 			usage();
 	}
@@ -507,9 +569,14 @@ main(int argc, char **argv)
 	for (int i = 0; i < opt.nconns && !stopping; i++) {
 		conns[i].idx = i;
 		conns[i].host = opt.addrs[i % opt.naddrs];
-		issue(&conns[i]);
+		if (opt.rate > 0) {
+			conns[i].due = t_start + i / opt.rate;
+			if ((conns[i].timer = evtimer_new(base, due_cb, &conns[i])) == NULL)
+				die("evtimer_new failed");
+		}
+		next(&conns[i]);
 	}
-	if (inflight > 0)
+	if (inflight > 0 || opt.rate > 0)
 		event_base_dispatch(base);
 	if (t_end == 0)
 		t_end = now_s();
@@ -517,17 +584,22 @@ main(int argc, char **argv)
 
 	if (keys_fp != NULL && fclose(keys_fp) != 0)
 		die("%s: write failed", opt.keys_out);
+	if (lat_fp != NULL && fclose(lat_fp) != 0)
+		die("--lat-out: write failed");
 	qsort(lat, nlat, sizeof *lat, cmp_double);
 	/* rate: requests answered successfully per second of the issuing window */
 	printf("RESULT mode=%s conns=%d addrs=%d size=%zu ok=%" PRIu64 " err=%" PRIu64
 	       " mismatch=%" PRIu64 " secs=%.2f rate=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f"
-	       " p999_ms=%.2f max_ms=%.2f\n",
+	       " p999_ms=%.2f max_ms=%.2f offered=%.0f late=%" PRIu64 "\n",
 	    opt.mode == MODE_PUT ? "put" : "get", opt.nconns, opt.naddrs, opt.size, ok, err,
 	    mismatch, secs, secs > 0 ? ok / secs : 0, pct(0.50), pct(0.90), pct(0.99),
-	    pct(0.999), nlat ? lat[nlat - 1] * 1000 : 0);
-	for (int i = 0; i < opt.nconns; i++)
+	    pct(0.999), nlat ? lat[nlat - 1] * 1000 : 0, opt.rate, late);
+	for (int i = 0; i < opt.nconns; i++) {
 		if (conns[i].evcon != NULL)
 			evhttp_connection_free(conns[i].evcon);
+		if (conns[i].timer != NULL)
+			event_free(conns[i].timer);
+	}
 	event_free(prog_ev);
 	event_free(stop_ev);
 	event_free(hard_ev);

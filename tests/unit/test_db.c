@@ -1036,6 +1036,34 @@ START_TEST(test_inline)
 }
 END_TEST
 
+/* The writer notes the WAL's size instead of checkpointing; another connection copies
+ * the pages into the database. */
+START_TEST(test_wal_checkpoint)
+{
+	static const unsigned c[] = { 31, 32, 33 };
+	struct db *E = NULL;
+	char *cause = NULL, key[16];
+	int log = -1, done = -1, before;
+
+	db_wal_watch(D);
+	ck_assert_int_eq(db_wal_pages(D), 0);
+	for (int i = 0; i < 50; i++) {
+		snprintf(key, sizeof key, "w%d", i);
+		put(key, 1, c, 3);
+	}
+	before = db_wal_pages(D);
+	ck_assert_int_gt(before, 0);
+	ck_assert_msg(db_open(&E, dbpath, 0, &cause) == 0, "db_open: %s", cause);
+	ck_assert_msg(db_checkpoint(E, &log, &done, &cause) == 0, "checkpoint: %s", cause);
+	ck_assert_int_eq(log, before);
+	ck_assert_int_eq(done, log);
+	db_close(E);
+	/* the next write starts the log over */
+	put("w-next", 1, c, 3);
+	ck_assert_int_lt(db_wal_pages(D), before);
+}
+END_TEST
+
 /* ---- peers and shares ----------------------------------------------------------------- */
 
 static void
@@ -1421,6 +1449,7 @@ db_suite(void)
 	suite_add_tcase(s, tcase("reader_other_process", test_reader_other_process));
 	suite_add_tcase(s, tcase("forget", test_forget));
 	suite_add_tcase(s, tcase("inline", test_inline));
+	suite_add_tcase(s, tcase("wal_checkpoint", test_wal_checkpoint));
 	suite_add_tcase(s, tcase("peers", test_peers));
 	suite_add_tcase(s, tcase("shares", test_shares));
 	suite_add_tcase(s, tcase("holders", test_holders));
