@@ -70,6 +70,9 @@ struct node {
 	int64_t started_ms;
 	int stopping;
 	atomic_int sweep_wanted;  /* an upload failed: sweep orphan chunk files */
+	atomic_int ckpt_busy;     /* the committer kicked p2p-ckpt; it clears it when done */
+	int ckpt_base;            /* committer thread only: the WAL's pages at the last kick */
+	int ckpt_finished;        /* committer thread only: ... at its last own checkpoint */
 	struct metrics m;
 };
 
