@@ -98,14 +98,14 @@ ckpt_idle(void *ctx, void *arg)
 	int log = 0, done = 0;
 
 	(void)arg;
-	if (db_checkpoint(t->db, &log, &done, &cause) == -1) {
+	int rc = db_checkpoint(t->db, &log, &done, &cause);
+
+	atomic_store(&t->n->ckpt_busy, 0);
+	if (rc == -1) {
 		log_warnx("checkpoint: %s", cause);
 		free(cause);
-		atomic_store(&t->n->ckpt_busy, 0);
-		return;
-	}
-	atomic_store(&t->n->ckpt_busy, 0);
-	log_debug("checkpoint: %d of %d WAL pages copied", done, log);
+	} else
+		log_debug("checkpoint: %d of %d WAL pages copied", done, log);
 }
 
 /* ---- uploads ------------------------------------------------------------------------ */
@@ -810,7 +810,7 @@ nospace_status(struct jobq *q)
 static void
 ckpt_after_commit(struct node *n, struct tctx *t)
 {
-	int pages = db_wal_pages(t->db), log = 0, done = 0, added;
+	int pages = db_wal_pages(t->db), log = 0, done = 0, added, own;
 	char *cause = NULL;
 
 	if (pages < n->ckpt_base || pages < n->ckpt_finished) {
@@ -819,12 +819,11 @@ ckpt_after_commit(struct node *n, struct tctx *t)
 		n->ckpt_finished = 0;
 	}
 	added = pages - n->ckpt_base;
-	if (atomic_load(&n->ckpt_busy) == 0) {
-		if (pages >= CKPT_FINISH_PAGES && added <= CKPT_LEFT_PAGES) {
-			if (pages - n->ckpt_finished >= CKPT_KICK_PAGES)
-				goto finish;
-			return;
-		}
+	if (atomic_load(&n->ckpt_busy) != 0)
+		own = pages >= CKPT_SELF_PAGES; /* the checkpointer is far behind */
+	else if (pages >= CKPT_FINISH_PAGES && added <= CKPT_LEFT_PAGES)
+		own = 1; /* the last pages: the log can restart */
+	else {
 		if (added >= CKPT_KICK_PAGES || pages >= CKPT_FINISH_PAGES) {
 			n->ckpt_base = pages;
 			atomic_store(&n->ckpt_busy, 1);
@@ -832,9 +831,8 @@ ckpt_after_commit(struct node *n, struct tctx *t)
 		}
 		return;
 	}
-	if (pages < CKPT_SELF_PAGES || pages - n->ckpt_finished < CKPT_KICK_PAGES)
+	if (!own || pages - n->ckpt_finished < CKPT_KICK_PAGES)
 		return;
-finish:
 	n->ckpt_finished = pages;
 	if (db_checkpoint(t->db, &log, &done, &cause) == -1) {
 		log_warnx("checkpoint (committer): %s", cause);
