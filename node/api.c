@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,6 +400,16 @@ api_start(struct node *n, char **cause)
 		if ((bound = evhttp_bind_socket_with_handle(n->http, host, (uint16_t)port)) == NULL)
 			return set_cause(cause, "--api %s: cannot listen: %s", n->cfg->api_addr,
 			    errno == EADDRINUSE ? "address already in use" : strerror(errno));
+		/* Nagle's algorithm off: Linux gives the connections accepted on this socket
+		 * its TCP_NODELAY (evhttp accepts them itself). A reply is a header and a
+		 * body, or a stream of chunks: with Nagle, a small last segment waits for
+		 * the ACK of the one before, which the client may delay by up to 40 ms. */
+		{
+			int on = 1;
+
+			(void)setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP,
+			    TCP_NODELAY, &on, sizeof on);
+		}
 		/* the address really bound (the port the kernel picked for port 0) */
 		sl = sizeof ss;
 		if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss,
