@@ -29,7 +29,6 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1352,17 +1351,6 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		free(cause);
 		close(fd);
 		return;
-	}
-	if (tp == &transport_tcp) {
-		int on = 1;
-
-		/* Nagle's algorithm off, as on the links this node dials (p2p/tcp.c). It
-		 * was on for accepted links: a FILE, then its CHUNK_PUT's header and bytes
-		 * (three TLS records) held each later record until the peer ACKed the
-		 * first, which a peer delays by up to 40 ms. One client storing on a node
-		 * the others had dialed: 44 stores/s, p50 24 ms; with it off, 700/s and
-		 * 1.3 ms (scripts/bench_load.sh CONNS=1, 3 nodes). */
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 	}
 	if ((c = conn_new(nt, tp, fd, TLS_SERVER, where)) == NULL)
 		return;

@@ -117,6 +117,11 @@ tcp_listen(const struct tp_addr *a, char **cause)
 		snprintf(name, sizeof name, "?");
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == -1)
 		goto fail;
+	/* Nagle's algorithm off, as on the sockets tcp_connect dials: Linux gives the
+	 * sockets accepted here the listener's TCP_NODELAY. A message is often several TLS
+	 * records (a FILE, a CHUNK_PUT's header, its bytes); with Nagle each waited for the
+	 * peer's delayed ACK of the one before (docs/ARCHITECTURE.md, Peer links). */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 	if (a->ss.ss_family == AF_INET6) {
 		int v6only = a->dual ? 0 : 1;
 		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) == -1)
