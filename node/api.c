@@ -29,21 +29,28 @@
 #include <event2/keyvalq_struct.h>
 
 void
+api_json_text(struct evhttp_request *req, int code, struct evbuffer *b)
+{
+	const char *reason = code < 300 ? "OK" : "Error";
+
+	evbuffer_add(b, "\n", 1);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "application/json");
+	evhttp_send_reply(req, code, reason, b);
+}
+
+void
 api_json(struct evhttp_request *req, int code, json_t *obj)
 {
 	struct evbuffer *b = evbuffer_new();
 	char *s = json_dumps(obj, JSON_COMPACT);
-	const char *reason = code < 300 ? "OK" : "Error";
 
 	if (s == NULL)
 		fatalx("json_dumps failed");
 	evbuffer_add(b, s, strlen(s));
-	evbuffer_add(b, "\n", 1);
 	free(s);
 	json_decref(obj);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	    "application/json");
-	evhttp_send_reply(req, code, reason, b);
+	api_json_text(req, code, b);
 	evbuffer_free(b);
 }
 
@@ -82,41 +89,49 @@ api_json_str_add(struct evbuffer *b, const char *s)
 }
 
 void
-api_file_json_add(struct evbuffer *b, const struct node *n, const struct db_file *f)
+api_file_json_head(struct evbuffer *b, const struct db_file *f)
 {
 	char sha[HASH_HEX], man[HASH_HEX], origin[2 * NODE_ID_LEN + 1];
-	uint64_t have, target;
 
 	hex_encode(f->file_hash, HASH_LEN, sha);
 	hex_encode(f->manifest_hash, HASH_LEN, man);
 	hex_encode(f->origin, NODE_ID_LEN, origin);
-	/* replication: copies of the least replicated chunk vs the target */
-	repl_file_copies((struct node *)n, f, &have, &target);
 	evbuffer_add(b, "{\"key\":", 7);
 	api_json_str_add(b, f->key);
 	evbuffer_add_printf(b, ",\"version\":\"%016" PRIx64 "\",\"size\":%" PRIu64
 	    ",\"chunk_size\":%" PRIu32 ",\"chunks\":%" PRIu64 ",\"sha256\":\"%s\""
 	    ",\"manifest\":\"%s\",\"created\":%" PRId64 ",\"origin\":\"%s\""
-	    ",\"chunks_present\":%" PRIu64 ",\"replicas\":{\"have\":%" PRIu64
-	    ",\"target\":%" PRIu64 "}%s}", f->version, f->size, f->chunk_size, f->nchunks,
-	    sha, man, f->created_ms, origin, f->chunks_present, have, target,
-	    f->deleted ? ",\"deleted\":true" : "");
+	    ",\"chunks_present\":%" PRIu64, f->version, f->size, f->chunk_size, f->nchunks,
+	    sha, man, f->created_ms, origin, f->chunks_present);
 }
 
-json_t *
-api_file_json(const struct node *n, const struct db_file *f)
+void
+api_file_json_tail(struct evbuffer *b, int deleted, uint64_t have, uint64_t target)
 {
-	struct evbuffer *b = evbuffer_new();
-	json_error_t err;
-	json_t *o;
+	evbuffer_add_printf(b, ",\"replicas\":{\"have\":%" PRIu64 ",\"target\":%" PRIu64 "}%s",
+	    have, target, deleted ? ",\"deleted\":true" : "");
+}
 
-	/* one definition of a file's JSON: the listing's text, parsed (a few µs) */
-	api_file_json_add(b, n, f);
-	o = json_loadb((const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b), 0, &err);
-	if (o == NULL)
-		fatalx("api_file_json: %s", err.text);
-	evbuffer_free(b);
-	return o;
+void
+api_file_json_end(struct evbuffer *b, const char *warning)
+{
+	if (warning != NULL) {
+		evbuffer_add(b, ",\"warning\":", 11);
+		api_json_str_add(b, warning);
+	}
+	evbuffer_add(b, "}", 1);
+}
+
+void
+api_file_json_add(struct evbuffer *b, const struct node *n, const struct db_file *f)
+{
+	uint64_t have, target;
+
+	/* replication: copies of the least replicated chunk vs the target */
+	repl_file_copies((struct node *)n, f, &have, &target);
+	api_file_json_head(b, f);
+	api_file_json_tail(b, f->deleted, have, target);
+	evbuffer_add(b, "}", 1);
 }
 
 static void

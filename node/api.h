@@ -3,6 +3,7 @@
 #define P2P_API_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 struct evbuffer;
 struct evhttp_request;
@@ -22,9 +23,19 @@ void api_error(struct evhttp_request *req, int code, const char *error, const ch
 /* s as a JSON string, appended to b (keys are valid UTF-8 without control characters;
  * any byte below 0x20 is escaped all the same). */
 void api_json_str_add(struct evbuffer *b, const char *s);
-/* A file's JSON object (files list, store replies): as text appended to b, or parsed. */
+/* Reply with the JSON text in b (a newline is added); b stays the caller's. */
+void api_json_text(struct evhttp_request *req, int code, struct evbuffer *b);
+/* A file's JSON object (files list, store replies), as text appended to b: whole, or in
+ * two pieces so that a store's reply adds members of its own before the closing brace
+ * (written as text: parsing it into a jansson tree and dumping it again cost the loop
+ * more than the rest of its work on a small store). head: '{' to "chunks_present";
+ * tail: "replicas" (have, target) and "deleted" (when set); then the caller adds '}'
+ * (api_file_json_end). */
 void api_file_json_add(struct evbuffer *b, const struct node *n, const struct db_file *f);
-json_t *api_file_json(const struct node *n, const struct db_file *f);
+void api_file_json_head(struct evbuffer *b, const struct db_file *f);
+void api_file_json_tail(struct evbuffer *b, int deleted, uint64_t have, uint64_t target);
+/* A store's reply: its "warning" member (when not NULL) and the closing brace. */
+void api_file_json_end(struct evbuffer *b, const char *warning);
 
 /* files.c handlers; key is percent-decoded and validated by the router. fd: a token
  * from fd.sock (node/fdpass.h), or NULL: the content comes from / goes to that file

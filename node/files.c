@@ -962,36 +962,34 @@ commit_done(struct job *j)
 		if (c->del) {
 			char v[17];
 			snprintf(v, sizeof v, "%016" PRIx64, c->f.version);
-			repl_local_commit(n, &c->f, NULL, NULL, 0, NULL, NULL);
+			repl_local_commit(n, &c->f, NULL, NULL, 0, NULL, NULL, NULL);
 			if (req != NULL)
 				api_json(req, 200, json_pack("{s:s,s:s,s:b}", "key", c->key,
 				    "version", v, "deleted", 1));
 		} else {
 			/* replication answers once min copies hold it, with the copies it
 			 * counted (or now: the copies are counted then) */
-			json_t *o;
+			struct evbuffer *o = NULL;
 			const struct stage_chunk *k = NULL;
+			const char *warning = NULL;
 
-			c->f.has_copies = 1;
-			c->f.min_copies = 1;
-			o = api_file_json(n, &c->f);
-			c->f.has_copies = 0;
-
+			if (req != NULL) {
+				o = evbuffer_new();
+				api_file_json_head(o, &c->f);
+			}
 			/* a one-chunk file kept inline: its bytes are pushed from here */
 			if (u == NULL || c->m.nchunks != 1 || stage_inline(u->stage, &k) != 1 ||
 			    memcmp(k->h, c->m.chunks[0], HASH_LEN) != 0)
 				k = NULL;
 			if (repl_local_commit(n, &c->f, &c->m, k != NULL ? k->p : NULL,
-			    k != NULL ? k->n : 0, req, o) == 0) {
-				if (req != NULL) {
-					uint64_t have, target;
+			    k != NULL ? k->n : 0, req, o, &warning) == 0 && req != NULL) {
+				uint64_t have, target;
 
-					repl_file_copies(n, &c->f, &have, &target);
-					json_object_set_new(o, "replicas", json_pack("{s:I,s:I}",
-					    "have", (json_int_t)have, "target", (json_int_t)target));
-					api_json(req, 201, o);
-				} else
-					json_decref(o);
+				repl_file_copies(n, &c->f, &have, &target);
+				api_file_json_tail(o, 0, have, target);
+				api_file_json_end(o, warning);
+				api_json_text(req, 201, o);
+				evbuffer_free(o);
 			}
 		}
 		c->f.key = NULL;

@@ -133,7 +133,7 @@ struct push {
 	TAILQ_HEAD(, pop) ops;
 	struct evhttp_request *req;
 	struct evhttp_connection *evcon;
-	json_t *reply;
+	struct evbuffer *reply; /* the reply's text so far (api_file_json_head) */
 	uint64_t started_ms;
 	struct placed *placed;
 	size_t nplaced;
@@ -1192,7 +1192,8 @@ push_free(struct push *p)
 		evhttp_connection_set_closecb(p->evcon, NULL, NULL);
 	if (p->req != NULL)
 		push_answer(p, "the daemon is stopping");
-	json_decref(p->reply);
+	if (p->reply != NULL)
+		evbuffer_free(p->reply);
 	manifest_free(&p->m);
 	if (p->only != NULL)
 		msg_chunk_free(p->only, p->only_len);
@@ -1215,7 +1216,7 @@ static void
 push_answer(struct push *p, const char *warning)
 {
 	struct evhttp_request *req = p->req;
-	json_t *o = p->reply, *arr;
+	struct evbuffer *b = p->reply;
 	char hex[2 * NODE_ID_LEN + 1];
 
 	p->reply = NULL;
@@ -1224,22 +1225,24 @@ push_answer(struct push *p, const char *warning)
 	p->req = NULL;
 	p->evcon = NULL;
 	if (req == NULL) {
-		json_decref(o);
+		if (b != NULL)
+			evbuffer_free(b);
 		return;
 	}
-	arr = json_array();
+	if (b == NULL) /* repl_local_commit takes both or neither */
+		fatalx("%s: a request without its reply", __func__);
+	api_file_json_tail(b, 0,
+	    1 + (p->satisfied == p->m.nchunks ? p->need : p->min_acked), p->need + 1);
+	evbuffer_add(b, ",\"placed\":[", 11);
 	for (size_t i = 0; i < p->nplaced; i++) {
 		hex_encode(p->placed[i].id, NODE_ID_LEN, hex);
-		json_array_append_new(arr, json_pack("{s:s,s:I}", "node", hex, "chunks",
-		    (json_int_t)p->placed[i].chunks));
+		evbuffer_add_printf(b, "%s{\"node\":\"%s\",\"chunks\":%" PRIu64 "}",
+		    i > 0 ? "," : "", hex, p->placed[i].chunks);
 	}
-	json_object_set_new(o, "placed", arr);
-	json_object_set_new(o, "replicas", json_pack("{s:I,s:I}", "have",
-	    (json_int_t)(1 + (p->satisfied == p->m.nchunks ? p->need : p->min_acked)),
-	    "target", (json_int_t)(p->need + 1)));
-	if (warning != NULL)
-		json_object_set_new(o, "warning", json_string(warning));
-	api_json(req, 201, o);
+	evbuffer_add(b, "]", 1);
+	api_file_json_end(b, warning);
+	api_json_text(req, 201, b);
+	evbuffer_free(b);
 }
 
 static void
@@ -1580,7 +1583,8 @@ on_ack(struct repl *r, const uint8_t from[NODE_ID_LEN], const struct msg_chunk_r
 
 int
 repl_local_commit(struct node *n, const struct db_file *f, const struct manifest *m,
-    const void *only, size_t only_len, struct evhttp_request *req, json_t *reply)
+    const void *only, size_t only_len, struct evhttp_request *req, struct evbuffer *reply,
+    const char **warning)
 {
 	struct repl *r = n->repl;
 	uint8_t (*up)[NODE_ID_LEN];
@@ -1598,9 +1602,8 @@ repl_local_commit(struct node *n, const struct db_file *f, const struct manifest
 	free(up);
 	nu = (unsigned)k;
 	if (f->deleted || m == NULL || m->nchunks == 0 || nu == 0) {
-		if (reply != NULL && !f->deleted && nu == 0 && n->cfg->min_copies > 1)
-			json_object_set_new(reply, "warning", json_string("no peer is connected: "
-			    "stored on this node only (1 copy)"));
+		if (warning != NULL && !f->deleted && nu == 0 && n->cfg->min_copies > 1)
+			*warning = "no peer is connected: stored on this node only (1 copy)";
 		return 0;
 	}
 	if (m->nchunks > MSG_MANIFEST_MAX_CHUNKS || m->chunk_size > MSG_CHUNK_MAX)

@@ -22,6 +22,7 @@ struct msg;
 struct manifest;
 struct db_file;
 struct evhttp_request;
+struct evbuffer;
 
 #define REPL_NO_HOLDER_WAIT_MS 5000 /* a fetch waits this long for a connected holder */
 #define REPL_REPLICAS_DEFAULT 3
@@ -63,9 +64,12 @@ void repl_peer_drained(struct node *n, const uint8_t id[32]);
  * only, only_len: the bytes of the version's only chunk when the caller still has them
  * (an upload's inline copy; NULL otherwise): pushed from a copy, not read back.
  * For a version, req (may be NULL) is answered once min copies hold it; the function
- * takes it over and returns 1, or returns 0 when the caller should answer now. */
+ * takes it over, and reply (the text of the answer so far: api_file_json_head), and
+ * returns 1; or returns 0 when the caller should answer now, with *warning set (when
+ * warning is not NULL) if it should say that no copy could be made elsewhere. */
 int repl_local_commit(struct node *n, const struct db_file *f, const struct manifest *m,
-    const void *only, size_t only_len, struct evhttp_request *req, json_t *reply);
+    const void *only, size_t only_len, struct evhttp_request *req, struct evbuffer *reply,
+    const char **warning);
 
 /* A get needs these chunks: fetch them from holders (several in parallel), verify each
  * on receipt, store it durably as a local chunk, then call done(arg, ok, why) on the

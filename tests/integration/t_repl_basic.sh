@@ -8,7 +8,8 @@
 #   - `p2p shares --json` counts 3 copies of each chunk on every file;
 #   - with B and C stopped, a store on A answers at once (no peer to wait for), and the
 #     copies it reports are counted from A's database: the bytes of f4095 again, which A
-#     knows B and C hold, are 3 copies.
+#     knows B and C hold, are 3 copies; the reply warns that no peer took a copy;
+#   - a store's reply is the file object of the listing, plus "placed" and "warning".
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/repl_lib.sh"
 
@@ -36,6 +37,11 @@ expect_rc 0 "store --json"
 have=$(jq -r '.replicas.have' <<<"$OUT")
 [ "$have" -ge 2 ] || fail "store reported $have copies, want >= 2: $OUT"
 [ "$(jq '.placed | length' <<<"$OUT")" -ge 1 ] || fail "store did not say where it went: $OUT"
+# the reply is the file's object, as `GET /v1/files` lists it, plus what the store adds
+want='["chunk_size","chunks","chunks_present","created","key","manifest","origin","replicas","sha256","size","version"]'
+assert_eq "$(jq -c 'del(.placed) | keys' <<<"$OUT")" "$want" "members of the store reply"
+assert_eq "$(jq -r '"\(.key) \(.size) \(.sha256) \(.placed[0].node | length)"' <<<"$OUT")" \
+	"placed.bin 3000000 $(sha256sum "$T/in.3000000" | cut -d' ' -f1) 64" "store reply"
 
 for s in "${sizes[@]}"; do
 	V=$(file_version "$C" "f$s")
@@ -71,5 +77,8 @@ stop_node "$C"
 run p2p "$A" store again4095 "$T/in.4095" --json
 expect_rc 0 "store on A with B and C stopped"
 assert_eq "$(jq -r '.replicas.have' <<<"$OUT")" 3 "copies A reports of bytes B and C hold too ($OUT)"
+# no peer to copy to: the reply says so
+assert_eq "$(jq -c 'del(.warning) | keys' <<<"$OUT")" "$want" "members of the store reply"
+assert_contains "$(jq -r .warning <<<"$OUT")" "no peer is connected" "warning of a store with no peer"
 note "a store answered at once reports the copies A's database knows of"
 finish
