@@ -27,8 +27,8 @@ void api_json_str_add(struct evbuffer *b, const char *s);
 void api_json_text(struct evhttp_request *req, int code, struct evbuffer *b);
 /* A file's JSON object (files list, store replies), as text appended to b: whole, or in
  * two pieces so that a store's reply adds members of its own before the closing brace
- * (written as text: parsing it into a jansson tree and dumping it again cost the loop
- * more than the rest of its work on a small store). head: '{' to "chunks_present";
+ * (written as text: parsing it into a jansson tree and dumping it again was about a
+ * third of the loop's work on a small store). head: '{' to "chunks_present";
  * tail: "replicas" (have, target) and "deleted" (when set); then the caller adds '}'
  * (api_file_json_end). */
 void api_file_json_add(struct evbuffer *b, const struct node *n, const struct db_file *f);
