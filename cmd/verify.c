@@ -225,9 +225,10 @@ damaged_files(struct verify *v)
 	return out;
 }
 
-/* The database file: SQLite's integrity check, then every current file's metadata
- * against its manifest hash (SQLite keeps no checksums: a flipped byte inside a value
- * is found only this way). -1 if the files cannot be listed at all. */
+/* The database file: SQLite's integrity check and the chunks' reference counts, then
+ * every current file's metadata against its manifest hash (SQLite keeps no checksums: a
+ * flipped byte inside a value is found only this way). -1 if the files cannot be listed
+ * at all. */
 static int
 check_metadata(struct verify *v, char **cause)
 {
@@ -239,6 +240,19 @@ check_metadata(struct verify *v, char **cause)
 		xasprintf(&v->db_problem, "integrity check failed to run: %s", c);
 		free(c);
 		c = NULL;
+	}
+	/* the chunks' reference counts (garbage collection trusts them) against a recount */
+	if (v->db_problem == NULL) {
+		uint64_t counts = 0, dangling = 0;
+
+		if (db_refs_check(v->db, &counts, &dangling, &c) == -1) {
+			xasprintf(&v->db_problem, "reference count check failed to run: %s", c);
+			free(c);
+			c = NULL;
+		} else if (counts > 0 || dangling > 0)
+			xasprintf(&v->db_problem, "reference counts: %llu chunks counted wrong, "
+			    "%llu chunk-list entries name no chunk", (unsigned long long)counts,
+			    (unsigned long long)dangling);
 	}
 	if (db_files_list(v->db, 0, file_cb, v, cause) == -1)
 		return -1;

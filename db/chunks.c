@@ -97,6 +97,22 @@ out:
 }
 
 int
+db_refs_check(struct db *db, uint64_t *bad_counts, uint64_t *dangling, char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_REFS_CHECK);
+	int rc;
+
+	rc = db_step(db, s, "reference counts", cause);
+	if (rc == SQLITE_ROW) {
+		*bad_counts = (uint64_t)sqlite3_column_int64(s, 0);
+		*dangling = (uint64_t)sqlite3_column_int64(s, 1);
+	} else if (rc != -1)
+		rc = set_cause(cause, "reference counts: no result");
+	db_reset(s);
+	return rc == -1 ? -1 : 0;
+}
+
+int
 db_chunk_set_local(struct db *db, const uint8_t h[32], int local, char **cause)
 {
 	sqlite3_stmt *s = db_stmt(db, ST_CHUNK_SET_LOCAL);

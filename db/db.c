@@ -151,6 +151,49 @@ static const char *const migrations[] = {
 	"INSERT INTO shares_v5 (hash, peer, since_ms) SELECT hash, peer, since_ms FROM shares;\n"
 	"DROP TABLE shares;\n"
 	"ALTER TABLE shares_v5 RENAME TO shares;\n",
+	/* v6: each chunk row counts the chunk lists that name it (refs: file_chunks rows),
+	 * instead of an index of file_chunks by hash. That index took every version's new
+	 * row on a random leaf page (one of about six pages a stored version wrote to the
+	 * log, copied again by the checkpoint), and it served only the questions a count
+	 * answers: is this chunk referenced (garbage collection, and the foreign key's check
+	 * on deleting a chunk row), and how often. The count lives on the chunk's own row,
+	 * a page the store writes anyway. Triggers keep it, whatever adds or removes a
+	 * list entry (a version recorded, replaced, deleted, a tombstone expired: the
+	 * cascade from files fires them too); an entry naming a chunk without a row is
+	 * refused, as the foreign key refused it, and so is deleting a chunk row still
+	 * named. The foreign key on file_chunks.hash goes with the index (without it, each
+	 * chunk row deleted would scan file_chunks): the table is rebuilt without it.
+	 * `p2p verify` recounts. */
+	"ALTER TABLE chunks ADD COLUMN refs INTEGER NOT NULL DEFAULT 0 CHECK (refs >= 0);\n"
+	"UPDATE chunks SET refs = (SELECT count(*) FROM file_chunks fc"
+	" WHERE fc.hash = chunks.hash);\n"
+	"CREATE TABLE file_chunks_v6 (\n"
+	"  file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,\n"
+	"  idx     INTEGER NOT NULL CHECK (idx >= 0),\n"
+	"  hash    BLOB NOT NULL CHECK (length(hash) = 32),\n"
+	"  PRIMARY KEY (file_id, idx)\n"
+	") WITHOUT ROWID;\n"
+	"INSERT INTO file_chunks_v6 (file_id, idx, hash)"
+	" SELECT file_id, idx, hash FROM file_chunks;\n"
+	"DROP TABLE file_chunks;\n" /* and its index */
+	"ALTER TABLE file_chunks_v6 RENAME TO file_chunks;\n"
+	"CREATE TRIGGER file_chunks_ref AFTER INSERT ON file_chunks BEGIN\n"
+	"  UPDATE chunks SET refs = refs + 1 WHERE hash = new.hash;\n"
+	"  SELECT RAISE(ABORT, 'file_chunks: the chunk has no row in chunks')"
+	" WHERE changes() = 0;\n"
+	"END;\n"
+	"CREATE TRIGGER file_chunks_unref AFTER DELETE ON file_chunks BEGIN\n"
+	"  UPDATE chunks SET refs = refs - 1 WHERE hash = old.hash;\n"
+	"END;\n"
+	"CREATE TRIGGER file_chunks_rehash AFTER UPDATE OF hash ON file_chunks BEGIN\n"
+	"  UPDATE chunks SET refs = refs - 1 WHERE hash = old.hash;\n"
+	"  UPDATE chunks SET refs = refs + 1 WHERE hash = new.hash;\n"
+	"  SELECT RAISE(ABORT, 'file_chunks: the chunk has no row in chunks')"
+	" WHERE changes() = 0;\n"
+	"END;\n"
+	"CREATE TRIGGER chunks_referenced BEFORE DELETE ON chunks WHEN old.refs > 0 BEGIN\n"
+	"  SELECT RAISE(ABORT, 'chunks: the chunk is still referenced');\n"
+	"END;\n",
 };
 #define DB_SCHEMA_LATEST ((int)nitems(migrations))
 
@@ -223,9 +266,13 @@ static const char *const db_sql[ST__COUNT] = {
 	    " FROM files f WHERE (?1 OR f.deleted = 0) AND " FILE_IS_CURRENT " ORDER BY f.key",
 	[ST_FILES_ENTRIES] = "SELECT f.key, f.version, f.origin, f.deleted FROM files f"
 	    " WHERE " FILE_IS_CURRENT,
+	/* one pass over the chunk lists (no index by hash: see v6); run only when
+	 * ST_CHUNKS_NOT_HELD says some chunk is missing */
 	[ST_FILES_INCOMPLETE] = "SELECT " FILE_COLS " FROM files f WHERE f.id IN"
-	    " (SELECT fc.file_id FROM chunks c JOIN file_chunks fc ON fc.hash = c.hash"
-	    " WHERE c.local = 0) AND f.deleted = 0 AND " FILE_IS_CURRENT,
+	    " (SELECT fc.file_id FROM file_chunks fc WHERE fc.hash IN"
+	    " (SELECT c.hash FROM chunks c WHERE c.local = 0))"
+	    " AND f.deleted = 0 AND " FILE_IS_CURRENT,
+	[ST_CHUNKS_NOT_HELD] = "SELECT 1 FROM chunks WHERE local = 0 LIMIT 1",
 	[ST_FILE_ENTRY] = "SELECT version, origin, deleted FROM files WHERE key = ?1"
 	    " ORDER BY version DESC, origin DESC LIMIT 1",
 	/* by the files_version index: only the rows older than the cutoff */
@@ -234,13 +281,17 @@ static const char *const db_sql[ST__COUNT] = {
 	[ST_CHUNK_UPSERT] = "INSERT INTO chunks (hash, size, local) VALUES (?1, ?2, 1)"
 	    " ON CONFLICT (hash) DO UPDATE SET local = 1 WHERE local = 0",
 	[ST_CHUNK_HAVE] = "SELECT 1 FROM chunks WHERE hash = ?1 AND local = 1",
-	[ST_CHUNKS_UNREF] = "SELECT c.hash FROM chunks c WHERE c.local = 1 AND NOT EXISTS"
-	    " (SELECT 1 FROM file_chunks fc WHERE fc.hash = c.hash) ORDER BY c.hash LIMIT ?1",
-	[ST_CHUNK_FORGET] = "DELETE FROM chunks WHERE hash = ?1 AND NOT EXISTS"
-	    " (SELECT 1 FROM file_chunks fc WHERE fc.hash = ?1)",
-	[ST_CHUNKS_EACH] = "SELECT c.hash, c.size, (SELECT count(DISTINCT fc.file_id)"
-	    " FROM file_chunks fc WHERE fc.hash = c.hash) FROM chunks c WHERE c.local = 1"
-	    " ORDER BY c.hash",
+	[ST_CHUNKS_UNREF] = "SELECT hash FROM chunks WHERE local = 1 AND refs = 0"
+	    " ORDER BY hash LIMIT ?1",
+	[ST_CHUNK_FORGET] = "DELETE FROM chunks WHERE hash = ?1 AND refs = 0",
+	[ST_CHUNKS_EACH] = "SELECT hash, size, refs FROM chunks WHERE local = 1 ORDER BY hash",
+	/* the counts kept by the triggers against a recount (verify): chunks whose count
+	 * is wrong, and list entries naming a chunk without a row */
+	[ST_REFS_CHECK] = "SELECT (SELECT count(*) FROM chunks c LEFT JOIN"
+	    " (SELECT hash, count(*) AS n FROM file_chunks GROUP BY hash) r ON r.hash = c.hash"
+	    " WHERE c.refs IS NOT coalesce(r.n, 0)),"
+	    " (SELECT count(*) FROM file_chunks fc WHERE NOT EXISTS"
+	    " (SELECT 1 FROM chunks c WHERE c.hash = fc.hash))",
 	/* a chunk no longer held here loses its inline bytes with it (the trigger) */
 	[ST_CHUNK_SET_LOCAL] = "UPDATE chunks SET local = ?2,"
 	    " data_id = CASE WHEN ?2 = 0 THEN NULL ELSE data_id END WHERE hash = ?1",
@@ -254,8 +305,7 @@ static const char *const db_sql[ST__COUNT] = {
 	    " WHERE c.hash = ?1 AND c.local = 1",
 	[ST_CHUNK_KNOW] = "INSERT INTO chunks (hash, size, local) VALUES (?1, ?2, 0)"
 	    " ON CONFLICT (hash) DO NOTHING",
-	[ST_CHUNKS_FORGET_REMOTE] = "DELETE FROM chunks WHERE local = 0 AND NOT EXISTS"
-	    " (SELECT 1 FROM file_chunks fc WHERE fc.hash = chunks.hash)",
+	[ST_CHUNKS_FORGET_REMOTE] = "DELETE FROM chunks WHERE local = 0 AND refs = 0",
 	[ST_TOMBSTONES_EXPIRE] = "DELETE FROM files WHERE deleted = 1 AND version < ?1",
 	[ST_STATS] = "SELECT coalesce(sum(f.deleted = 0), 0), coalesce(sum(f.deleted = 1), 0),"
 	    " coalesce(sum(CASE WHEN f.deleted = 0 THEN f.size END), 0),"

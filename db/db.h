@@ -141,7 +141,8 @@ int db_digest_read_before(struct db_digest *dg, int64_t now_ms, int64_t cutoff_m
 int db_file_entry(struct db *db, const char *key, uint64_t *version, uint8_t origin[32],
     int *deleted, char **cause);
 /* The current live versions with a chunk not held here (known, local = 0), in no
- * particular order: O(chunks not held), by an index. cb as for db_files_list. */
+ * particular order: nothing to read when no chunk is missing (an index says so), else
+ * one pass over every chunk list (schema v6). cb as for db_files_list. */
 int db_files_incomplete(struct db *db, int (*cb)(void *arg, const struct db_file *f),
     void *arg, char **cause);
 /* Current versions in key order; tombstones only if include_deleted.
@@ -162,10 +163,15 @@ int db_chunks_unreferenced(struct db *db, uint8_t (*out)[32], size_t limit, size
 /* Delete the chunk row if it is still unreferenced: 1 deleted, 0 referenced (or no
  * such row), -1 error. */
 int db_chunk_forget(struct db *db, const uint8_t h[32], char **cause);
-/* Every locally held chunk, with its size and the number of files that reference it. */
+/* Every locally held chunk, with its size and its reference count (the chunk-list
+ * entries that name it: a file naming it twice counts twice). */
 int db_chunks_each(struct db *db,
     int (*cb)(void *arg, const uint8_t h[32], uint64_t size, uint64_t refs), void *arg,
     char **cause);
+/* Recount the references the triggers keep: *bad_counts, chunk rows whose count is
+ * wrong; *dangling, chunk-list entries naming a chunk without a row. Both 0 on a sound
+ * database. 0 or -1. */
+int db_refs_check(struct db *db, uint64_t *bad_counts, uint64_t *dangling, char **cause);
 int db_chunk_set_local(struct db *db, const uint8_t h[32], int local, char **cause);
 /* A chunk is now held locally and durable (a replica received, a chunk fetched):
  * insert its row or set local = 1. */

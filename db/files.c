@@ -578,6 +578,15 @@ int
 db_files_incomplete(struct db *db, int (*cb)(void *arg, const struct db_file *f),
     void *arg, char **cause)
 {
+	sqlite3_stmt *s = db_stmt(db, ST_CHUNKS_NOT_HELD);
+	int rc;
+
+	/* The listing reads every chunk list; most of the time no chunk is missing, and
+	 * the chunks_not_held index says so at once. */
+	rc = db_step(db, s, "chunks not held", cause);
+	db_reset(s);
+	if (rc != SQLITE_ROW)
+		return rc == -1 ? -1 : 0;
 	return files_rows(db, ST_FILES_INCOMPLETE, db_stmt(db, ST_FILES_INCOMPLETE),
 	    "incomplete files", cb, arg, cause);
 }

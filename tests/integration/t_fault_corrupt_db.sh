@@ -10,6 +10,8 @@
 #      get of that key fails (HTTP 500, the CLI exits 1 and writes no file) instead of
 #      serving it with wrong metadata; every other key reads back byte-equal; `verify`
 #      exits 1 and names the key ("damaged metadata").
+#   3. a chunk's reference count changed (schema v6 keeps them with triggers): `verify`
+#      recounts and exits 1 naming it.
 . "$(dirname "$0")/lib.sh"
 for c in sqlite3 python3; do command -v "$c" >/dev/null || skip "needs $c"; done
 
@@ -118,4 +120,16 @@ assert_eq "$(jq -r '[.damaged_metadata[].key] | join(",")' <<<"$OUT")" probe "ve
 # the pristine copy is clean: the checks above are about the damage, not the data
 run p2p "$T/pristine" verify
 expect_rc 0 "verify of the undamaged copy"
+
+# 3. a chunk's reference count (garbage collection trusts it) changed behind the
+#    triggers that keep it, as a damaged value would: verify recounts and says so
+cp -a "$T/pristine" "$T/refs"
+run sqlite3 "$T/refs/p2p.db" "UPDATE chunks SET refs = refs + 1 WHERE hash = (SELECT hash FROM chunks WHERE refs > 0 ORDER BY hash LIMIT 1)"
+expect_rc 0 "change a reference count"
+run p2p "$T/refs" verify
+expect_rc 1 "verify with a wrong reference count"
+assert_contains "$OUT" "reference counts: 1 chunks counted wrong, 0 chunk-list entries name no chunk" "verify"
+run p2p "$T/refs" verify --json
+[ "$RC" = 1 ] || fail "verify --json with a wrong reference count: exit $RC"
+assert_contains "$(jq -r .database_damage <<<"$OUT")" "reference counts" "verify --json database_damage"
 finish

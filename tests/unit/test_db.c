@@ -1324,6 +1324,30 @@ raw_exec(const char *sql)
 	sqlite3_close(sq);
 }
 
+/* The same, with trigger (its name) dropped for the statement, in one transaction:
+ * the bytes change and nothing the schema does on such a change happens. */
+static void
+raw_exec_untriggered(const char *trigger, const char *sql)
+{
+	sqlite3 *sq;
+	sqlite3_stmt *s;
+	char *create, *all;
+
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &sq, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(sq, "SELECT sql FROM sqlite_schema WHERE"
+	    " type = 'trigger' AND name = ?1", -1, &s, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_bind_text(s, 1, trigger, -1, SQLITE_STATIC), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+	create = xstrdup((const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	xasprintf(&all, "BEGIN; DROP TRIGGER %s; %s; %s; COMMIT", trigger, sql, create);
+	ck_assert_msg(sqlite3_exec(sq, all, NULL, NULL, NULL) == SQLITE_OK, "%s: %s", all,
+	    sqlite3_errmsg(sq));
+	free(all);
+	free(create);
+	sqlite3_close(sq);
+}
+
 /* A value changed inside a row (SQLite keeps no checksums, so nothing else notices):
  * db_file_manifest refuses the row instead of handing out a wrong size or chunk list. */
 START_TEST(test_manifest_damaged)
@@ -1337,9 +1361,9 @@ START_TEST(test_manifest_damaged)
 	b = put("list", 1, c, 3);
 	d = put("good", 1, c, 2);
 	raw_exec("UPDATE files SET size = size - 1 WHERE key = 'size'");
-	raw_exec("UPDATE file_chunks SET hash = x'000000aa00000000000000000000000000000000"
-	    "000000000000000000000000' WHERE idx = 1 AND file_id = (SELECT id FROM files"
-	    " WHERE key = 'list')");
+	raw_exec_untriggered("file_chunks_rehash", "UPDATE file_chunks SET hash ="
+	    " x'000000aa00000000000000000000000000000000000000000000000000000000'"
+	    " WHERE idx = 1 AND file_id = (SELECT id FROM files WHERE key = 'list')");
 	ck_assert_int_eq(db_file_manifest(D, a, &m, &cause), -1);
 	ck_assert_ptr_nonnull(strstr(cause, "damaged"));
 	ck_assert_uint_eq(m.nchunks, 0);
@@ -1410,6 +1434,155 @@ START_TEST(test_check_damaged_page)
 }
 END_TEST
 
+/* ---- reference counts (schema v6) ---------------------------------------------------- */
+
+static long long
+refs_of(unsigned seed)
+{
+	uint8_t h[32];
+	char hex[65], sql[160];
+
+	hash_of(h, seed);
+	hex_encode(h, sizeof h, hex);
+	snprintf(sql, sizeof sql, "SELECT coalesce((SELECT refs FROM chunks WHERE"
+	    " hash = x'%s'), -1)", hex);
+	return raw_int(sql);
+}
+
+static void
+refs_check(uint64_t want_counts, uint64_t want_dangling)
+{
+	uint64_t counts = 99, dangling = 99;
+	char *cause = NULL;
+
+	ck_assert_msg(db_refs_check(D, &counts, &dangling, &cause) == 0, "db_refs_check: %s",
+	    cause);
+	ck_assert_uint_eq(counts, want_counts);
+	ck_assert_uint_eq(dangling, want_dangling);
+}
+
+/* Every way a chunk-list entry comes and goes keeps chunks.refs equal to the number of
+ * entries naming the chunk; garbage collection goes by it; the schema refuses an entry
+ * without a chunk row and the deletion of a chunk row still named; db_refs_check finds
+ * a count changed behind the triggers' back. */
+START_TEST(test_refs)
+{
+	static const unsigned twice[] = { 30, 31, 30 }, other[] = { 31, 32 }, last[] = { 33 };
+	uint8_t h[32], out[8][32];
+	char *cause = NULL, sql[200], hex[65];
+	sqlite3 *sq;
+
+	put("a", 1, twice, 3);
+	ck_assert_int_eq(refs_of(30), 2); /* named twice by one list */
+	ck_assert_int_eq(refs_of(31), 1);
+	put("b", 2, other, 2);
+	ck_assert_int_eq(refs_of(31), 2);
+	ck_assert_int_eq(refs_of(32), 1);
+	ck_assert_uint_eq(chunks_each().refs, 5);
+	refs_check(0, 0);
+
+	/* a newer version of "a" replaces the old one (its list goes: the cascade) */
+	put("a", 3, last, 1);
+	ck_assert_int_eq(refs_of(30), 0);
+	ck_assert_int_eq(refs_of(31), 1);
+	ck_assert_int_eq(refs_of(33), 1);
+	ck_assert_uint_eq(unreferenced(out, 8), 1); /* 30 */
+	hash_of(h, 30);
+	ck_assert_mem_eq(out[0], h, 32);
+
+	/* a referenced chunk is not forgotten; an unreferenced one is */
+	hash_of(h, 31);
+	ck_assert_int_eq(db_chunk_forget(D, h, &cause), 0);
+	ck_assert_int_eq(refs_of(31), 1);
+	hash_of(h, 30);
+	ck_assert_int_eq(db_chunk_forget(D, h, &cause), 1);
+	ck_assert_int_eq(refs_of(30), -1);
+
+	/* a tombstone drops the list */
+	ck_assert_int_eq(del("b", 4), 0);
+	ck_assert_int_eq(refs_of(31), 0);
+	ck_assert_int_eq(refs_of(32), 0);
+	ck_assert_uint_eq(unreferenced(out, 8), 2);
+	refs_check(0, 0);
+
+	/* what the foreign key refused, the triggers refuse: a list entry naming no
+	 * chunk row, and deleting a chunk row that a list names */
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &sq, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	hash_of(h, 999);
+	hex_encode(h, sizeof h, hex);
+	snprintf(sql, sizeof sql, "INSERT INTO file_chunks (file_id, idx, hash) VALUES"
+	    " ((SELECT id FROM files WHERE key = 'a'), 5, x'%s')", hex);
+	ck_assert_int_eq(sqlite3_exec(sq, sql, NULL, NULL, NULL), SQLITE_CONSTRAINT);
+	ck_assert_ptr_nonnull(strstr(sqlite3_errmsg(sq), "no row in chunks"));
+	hash_of(h, 33);
+	hex_encode(h, sizeof h, hex);
+	snprintf(sql, sizeof sql, "DELETE FROM chunks WHERE hash = x'%s'", hex);
+	ck_assert_int_eq(sqlite3_exec(sq, sql, NULL, NULL, NULL), SQLITE_CONSTRAINT);
+	ck_assert_ptr_nonnull(strstr(sqlite3_errmsg(sq), "still referenced"));
+	/* a count can go wrong only behind the schema's back (a damaged page): found */
+	snprintf(sql, sizeof sql, "UPDATE chunks SET refs = 0 WHERE hash = x'%s'", hex);
+	ck_assert_int_eq(sqlite3_exec(sq, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(sq);
+	refs_check(1, 0);
+	ck_assert_int_eq(refs_of(33), 0);
+	raw_exec_untriggered("chunks_referenced", "DELETE FROM chunks WHERE refs = 0");
+	refs_check(0, 1);
+}
+END_TEST
+
+/* A database of schema v5 (chunk lists indexed by hash, no counts) is brought to v6
+ * with the counts right, lists and chunks kept, and the index gone. */
+START_TEST(test_migrate_v6)
+{
+	static const unsigned twice[] = { 40, 41, 40 }, other[] = { 41 }, gone[] = { 42 };
+	char *cause = NULL;
+	sqlite3 *sq;
+
+	put("a", 1, twice, 3);
+	put("b", 1, other, 1);
+	put("c", 1, gone, 1);
+	ck_assert_int_eq(del("c", 2), 0); /* chunk 42: held, named by no list */
+	db_close(D);
+	D = NULL;
+	/* back to v5 as it was: the chunk lists with their foreign key to chunks and
+	 * their index by hash, no counts, no triggers */
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &sq, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(sq,
+	    "BEGIN;"
+	    "DROP TRIGGER file_chunks_ref; DROP TRIGGER file_chunks_unref;"
+	    "DROP TRIGGER file_chunks_rehash; DROP TRIGGER chunks_referenced;"
+	    "CREATE TABLE fc5 (file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,"
+	    " idx INTEGER NOT NULL CHECK (idx >= 0), hash BLOB NOT NULL REFERENCES chunks (hash),"
+	    " PRIMARY KEY (file_id, idx)) WITHOUT ROWID;"
+	    "INSERT INTO fc5 SELECT file_id, idx, hash FROM file_chunks;"
+	    "DROP TABLE file_chunks; ALTER TABLE fc5 RENAME TO file_chunks;"
+	    "CREATE INDEX file_chunks_hash ON file_chunks (hash);"
+	    "ALTER TABLE chunks DROP COLUMN refs;"
+	    "PRAGMA user_version = 5; COMMIT;", NULL, NULL, NULL) == SQLITE_OK, "to v5: %s",
+	    sqlite3_errmsg(sq));
+	sqlite3_close(sq);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM pragma_table_info('chunks')"
+	    " WHERE name = 'refs'"), 0);
+
+	ck_assert_msg(db_open(&D, dbpath, 0, &cause) == 0, "db_open: %s", cause);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 6);
+	ck_assert_int_eq(refs_of(40), 2);
+	ck_assert_int_eq(refs_of(41), 2);
+	ck_assert_int_eq(refs_of(42), 0);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM file_chunks"), 4);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE name ="
+	    " 'file_chunks_hash'"), 0);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM pragma_foreign_key_list('file_chunks')"
+	    " WHERE \"table\" = 'chunks'"), 0);
+	refs_check(0, 0);
+	/* and the triggers are there: a new version of "a" drops its list's counts */
+	put("a", 3, other, 1);
+	ck_assert_int_eq(refs_of(40), 0);
+	ck_assert_int_eq(refs_of(41), 2);
+	refs_check(0, 0);
+}
+END_TEST
+
 /* ---- suite -------------------------------------------------------------------------- */
 
 static TCase *
@@ -1453,6 +1626,8 @@ db_suite(void)
 	suite_add_tcase(s, tcase("peers", test_peers));
 	suite_add_tcase(s, tcase("shares", test_shares));
 	suite_add_tcase(s, tcase("holders", test_holders));
+	suite_add_tcase(s, tcase("refs", test_refs));
+	suite_add_tcase(s, tcase("migrate_v6", test_migrate_v6));
 	suite_add_tcase(s, tcase("meta", test_meta));
 	suite_add_tcase(s, tcase("manifest_damaged", test_manifest_damaged));
 	suite_add_tcase(s, tcase("check_damaged_page", test_check_damaged_page));
