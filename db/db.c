@@ -651,7 +651,7 @@ db_open(struct db **out, const char *path, int flags, char **cause)
 	/* One thread per connection: no SQLite mutexes. */
 	oflags |= SQLITE_OPEN_NOMUTEX;
 	pthread_once(&sqlite_once, sqlite_setup);
-	rc = sqlite3_open_v2(path, &db->sq, oflags, NULL);
+	rc = sqlite3_open_v2(path, &db->sq, oflags, db_walbuf_vfs());
 	if (rc != SQLITE_OK) {
 		set_cause(cause, "%s: %s", path,
 		    db->sq != NULL ? sqlite3_errmsg(db->sq) : sqlite3_errstr(rc));

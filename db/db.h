@@ -44,6 +44,14 @@ int db_checkpoint(struct db *db, int *log, int *done, char **cause); /* NULL ok 
  * checksums: a flipped byte inside a value is found only where it breaks the format, a
  * constraint or an index (full), or by db_file_manifest's manifest hash. */
 int db_check(struct db *db, int full, char **problem, char **cause);
+/* What this connection's WAL buffer (db/walbuf.c) did: the writes SQLite made to the
+ * WAL and those handed to the file system. -1 when the connection has no WAL open
+ * through it. */
+struct db_walbuf_stats {
+	uint64_t writes;
+	uint64_t flushes;
+};
+int db_walbuf_stats(struct db *db, struct db_walbuf_stats *st);
 int db_schema_version(struct db *db);
 
 int db_begin(struct db *db, char **cause); /* BEGIN IMMEDIATE */

@@ -16,6 +16,12 @@
 #define DB_WAL_CHECKPOINT_PAGES 8192
 /* A WAL file larger than this is cut back to it when the log restarts. */
 #define DB_WAL_KEEP_BYTES 67108864
+/* The VFS every connection is opened with (db/walbuf.c): the unix one, with a
+ * transaction's WAL writes handed to the file system in one call at its commit. NULL
+ * when it could not be registered (the default VFS is then used). Needs synchronous =
+ * FULL on connections that write. */
+#define DB_WALBUF_VFS "p2p-walbuf"
+const char *db_walbuf_vfs(void);
 #define DB_XSTR(x) DB_STR(x)
 #define DB_STR(x) #x
 

@@ -1583,6 +1583,49 @@ START_TEST(test_migrate_v6)
 }
 END_TEST
 
+/* ---- the WAL buffer (db/walbuf.c) ---------------------------------------------------- */
+
+/* A transaction's WAL frames reach the file system in a few large writes, not two per
+ * page, and what a commit wrote is there for another connection (default VFS, no
+ * buffer of its own) the moment the commit returns, and after the writer closes. */
+START_TEST(test_walbuf)
+{
+	struct db_walbuf_stats st0, st1;
+	unsigned seeds[1];
+	char *cause = NULL, *problem = NULL;
+
+	ck_assert_int_eq(db_begin(D, NULL), 0);
+	for (unsigned i = 0; i < 300; i++) {
+		char key[32];
+
+		snprintf(key, sizeof key, "w-%u", i);
+		seeds[0] = 5000 + i;
+		put(key, 1, seeds, 1);
+	}
+	ck_assert_msg(db_commit(D, &cause) == 0, "commit: %s", cause);
+	ck_assert_int_eq(db_walbuf_stats(D, &st0), 0);
+	/* two writes per frame from SQLite (header, page); dozens of pages here */
+	ck_assert_uint_ge(st0.writes, 40);
+	ck_assert_uint_le(st0.flushes * 10, st0.writes);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM files"), 300);
+
+	/* one small transaction: its frames are one write */
+	put("one-more", 1, seeds, 1);
+	ck_assert_int_eq(db_walbuf_stats(D, &st1), 0);
+	ck_assert_uint_ge(st1.writes - st0.writes, 4);
+	ck_assert_uint_le(st1.flushes - st0.flushes, 2);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM files"), 301);
+
+	db_close(D);
+	D = NULL;
+	ck_assert_int_eq(query_int("SELECT count(*) FROM files"), 301);
+	ck_assert_msg(db_open(&D, dbpath, 0, &cause) == 0, "db_open: %s", cause);
+	ck_assert_msg(db_check(D, 1, &problem, &cause) == 0, "db_check: %s", cause);
+	ck_assert_ptr_null(problem);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM file_chunks"), 301);
+}
+END_TEST
+
 /* ---- suite -------------------------------------------------------------------------- */
 
 static TCase *
@@ -1628,6 +1671,7 @@ db_suite(void)
 	suite_add_tcase(s, tcase("holders", test_holders));
 	suite_add_tcase(s, tcase("refs", test_refs));
 	suite_add_tcase(s, tcase("migrate_v6", test_migrate_v6));
+	suite_add_tcase(s, tcase("walbuf", test_walbuf));
 	suite_add_tcase(s, tcase("meta", test_meta));
 	suite_add_tcase(s, tcase("manifest_damaged", test_manifest_damaged));
 	suite_add_tcase(s, tcase("check_damaged_page", test_check_damaged_page));
