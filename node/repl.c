@@ -210,6 +210,7 @@ struct repl {
 	int stopping;
 	uint64_t rng;
 	struct mfetch *mfetch;      /* chunk lists longer than one FILE (mfetch.h) */
+	struct repl_seen seen;      /* versions FILEs brought, per writer (on_file) */
 };
 
 static void want_pump(struct repl *r);
@@ -863,8 +864,14 @@ on_file(struct repl *r, const uint8_t from[NODE_ID_LEN], struct msg_file *mf)
 	char *cause = NULL;
 	int rc, deleted;
 
-	/* already current here: nothing to do (the common case of anti-entropy) */
-	rc = db_file_entry(r->n->db, mf->key, &version, origin, &deleted, &cause);
+	/* Already current here: nothing to do (the common case of anti-entropy). A
+	 * version newer than all its writer's versions seen so far (a push, in the
+	 * writer's commit order) cannot be: no read. The committer checks anyway. */
+	if (memcmp(mf->origin, r->n->node_id, NODE_ID_LEN) != 0 &&
+	    repl_seen_new(&r->seen, mf->origin, mf->version))
+		rc = 0;
+	else
+		rc = db_file_entry(r->n->db, mf->key, &version, origin, &deleted, &cause);
 	if (rc == -1) {
 		log_warnx("replication: %s", cause);
 		free(cause);
@@ -3044,6 +3051,23 @@ repl_start(struct node *n, char **cause)
 	TAILQ_INIT(&r->asked);
 	TAILQ_INIT(&r->fetches);
 	r->dg = db_digest_new(repl_digest_entry);
+	{
+		/* the clock recorded with the last commit has passed every version here */
+		char *v = NULL;
+		const char *errstr;
+		uint64_t floor = UINT64_MAX; /* unknown: every FILE looked up */
+
+		int rc = db_meta_get(n->db, "hlc", &v, NULL);
+
+		if (rc == 0) {
+			floor = (uint64_t)parse_num(v, 0, LLONG_MAX, &errstr);
+			if (errstr != NULL)
+				floor = UINT64_MAX;
+		} else if (rc == 1)
+			floor = 0; /* no commit ever: nothing recorded */
+		free(v);
+		repl_seen_init(&r->seen, floor);
+	}
 	if (RAND_bytes((unsigned char *)&r->rng, sizeof r->rng) != 1 || r->rng == 0)
 		r->rng = 0x9e3779b97f4a7c15ULL;
 	if (db_peers_list(n->db, load_peer, r, &c2) == -1) {

@@ -138,6 +138,30 @@ uint32_t repl_get_charge(uint64_t len);
  * only one. */
 int repl_get_room(unsigned n, uint64_t bytes, uint32_t charge);
 
+/*
+ * The versions of each writer (origin) that FILE messages brought, so that a FILE the
+ * node cannot have recorded yet is told from one it may have (anti-entropy repeats what
+ * a node holds) without a database read on the loop. Only a hint: the committer checks
+ * every FILE it records against the database anyway. floor: every version recorded
+ * here with an origin not in the table is at most floor (at start, the node's clock,
+ * which has passed every version it recorded; an origin pushed out of a full table
+ * raises it to its greatest version).
+ */
+#define REPL_SEEN_MAX 64
+struct repl_seen {
+	uint64_t floor;
+	size_t n, next;
+	struct {
+		uint8_t origin[32];
+		uint64_t max;
+	} v[REPL_SEEN_MAX];
+};
+void repl_seen_init(struct repl_seen *s, uint64_t floor);
+/* 1 if version is above every version of origin seen so far and above the floor (not
+ * recorded here: no need to look), 0 if it may be recorded. Either way it counts as
+ * seen from now on. */
+int repl_seen_new(struct repl_seen *s, const uint8_t origin[32], uint64_t version);
+
 /* (version, origin) order: <0, 0, >0. */
 int repl_ver_cmp(uint64_t va, const uint8_t oa[32], uint64_t vb, const uint8_t ob[32]);
 

@@ -187,3 +187,38 @@ repl_resolve(const struct repl_ver *cur, const struct repl_ver *in)
 		return REPL_KEEP_IN;
 	return REPL_IGNORE;
 }
+
+void
+repl_seen_init(struct repl_seen *s, uint64_t floor)
+{
+	memset(s, 0, sizeof *s);
+	s->floor = floor;
+}
+
+int
+repl_seen_new(struct repl_seen *s, const uint8_t origin[32], uint64_t version)
+{
+	size_t i;
+	int fresh;
+
+	for (i = 0; i < s->n; i++)
+		if (memcmp(s->v[i].origin, origin, 32) == 0)
+			break;
+	if (i == s->n) {
+		if (s->n < REPL_SEEN_MAX)
+			i = s->n++;
+		else {
+			/* full: the origin pushed out leaves its versions under the floor */
+			i = s->next;
+			s->next = (s->next + 1) % REPL_SEEN_MAX;
+			if (s->v[i].max > s->floor)
+				s->floor = s->v[i].max;
+		}
+		memcpy(s->v[i].origin, origin, 32);
+		s->v[i].max = s->floor;
+	}
+	fresh = version > s->v[i].max;
+	if (fresh)
+		s->v[i].max = version;
+	return fresh;
+}

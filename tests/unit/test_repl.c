@@ -931,6 +931,54 @@ START_TEST(get_window_bytes)
 }
 END_TEST
 
+/* The receiver's hint for FILEs: a writer's versions in its push order are new (no
+ * read); anything at or below what was seen of that writer, or below the floor, may be
+ * recorded (looked up). A full table pushes an origin out and raises the floor, so what
+ * was seen of it still counts as "may be recorded". */
+START_TEST(seen_versions)
+{
+	struct repl_seen s;
+	uint8_t a[32], b[32], o[32];
+
+	memset(a, 0xaa, 32);
+	memset(b, 0xbb, 32);
+	repl_seen_init(&s, 100);
+	ck_assert(!repl_seen_new(&s, a, 50));   /* under the floor: may be here */
+	ck_assert(!repl_seen_new(&s, a, 100));
+	ck_assert(repl_seen_new(&s, a, 101));   /* a push */
+	ck_assert(repl_seen_new(&s, a, 105));
+	ck_assert(!repl_seen_new(&s, a, 103));  /* older than seen: anti-entropy */
+	ck_assert(!repl_seen_new(&s, a, 105));  /* the same again */
+	ck_assert(repl_seen_new(&s, b, 102));   /* each writer its own order */
+	ck_assert(!repl_seen_new(&s, b, 101));
+	ck_assert(repl_seen_new(&s, a, 106));
+
+	/* full: the first origin goes out; its 106 is under the floor from then on */
+	for (unsigned i = 0; i < REPL_SEEN_MAX - 2; i++) {
+		memset(o, 0, 32);
+		o[0] = (uint8_t)i;
+		o[1] = 1;
+		ck_assert(repl_seen_new(&s, o, 200 + i));
+	}
+	ck_assert_uint_eq(s.n, REPL_SEEN_MAX);
+	o[0] = 0xff;
+	ck_assert(repl_seen_new(&s, o, 110));   /* pushes a (106) out */
+	ck_assert_uint_ge(s.floor, 106);
+	ck_assert(!repl_seen_new(&s, a, 106));  /* may be here: looked up */
+	/* a came back in b's place; b comes back in that of the origin at 200 */
+	ck_assert(!repl_seen_new(&s, b, 107));
+	ck_assert_uint_eq(s.floor, 200);
+	ck_assert(!repl_seen_new(&s, b, 200));
+	ck_assert(repl_seen_new(&s, b, 300));
+	ck_assert(repl_seen_new(&s, a, 201));
+
+	/* an unknown clock (UINT64_MAX): every FILE is looked up */
+	repl_seen_init(&s, UINT64_MAX);
+	ck_assert(!repl_seen_new(&s, a, UINT64_MAX - 1));
+	ck_assert(!repl_seen_new(&s, a, 1));
+}
+END_TEST
+
 static Suite *
 repl_suite(void)
 {
@@ -944,6 +992,7 @@ repl_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("fetch");
 	tcase_add_test(tc, get_window_bytes);
+	tcase_add_test(tc, seen_versions);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("digest");
 	tcase_add_test(tc, digest_order_free);
