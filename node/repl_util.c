@@ -2,13 +2,13 @@
  * digest buckets, the fetch window, conflict names and conflict resolution. No I/O, no
  * globals. */
 #include "node/repl.h"
+#include "store/store.h"
 #include "lib/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/sha.h>
 
 static uint64_t
 be64(const uint8_t *p)
@@ -32,11 +32,11 @@ put64(uint8_t *p, uint64_t v)
 uint64_t
 repl_score(const uint8_t chunk[32], const uint8_t node[32])
 {
-	uint8_t in[64], out[SHA256_DIGEST_LENGTH];
+	uint8_t in[64], out[HASH_LEN];
 
 	memcpy(in, chunk, 32);
 	memcpy(in + 32, node, 32);
-	SHA256(in, sizeof in, out);
+	hash_buf(in, sizeof in, out);
 	return be64(out);
 }
 
@@ -83,16 +83,16 @@ repl_place(const uint8_t chunk[32], const uint8_t (*nodes)[32], size_t n, size_t
 unsigned
 repl_bucket(const char *key)
 {
-	uint8_t h[SHA256_DIGEST_LENGTH];
+	uint8_t h[HASH_LEN];
 
-	SHA256((const unsigned char *)key, strlen(key), h);
+	hash_buf(key, strlen(key), h);
 	return h[0];
 }
 
 uint64_t
 repl_entry_hash(const char *key, uint64_t version, const uint8_t origin[32], int deleted)
 {
-	uint8_t buf[KEY_MAX + 1 + 8 + 32 + 1], h[SHA256_DIGEST_LENGTH];
+	uint8_t buf[KEY_MAX + 1 + 8 + 32 + 1], h[HASH_LEN];
 	size_t klen = strnlen(key, KEY_MAX), off;
 
 	memcpy(buf, key, klen);
@@ -103,7 +103,7 @@ repl_entry_hash(const char *key, uint64_t version, const uint8_t origin[32], int
 	memcpy(buf + off, origin, 32);
 	off += 32;
 	buf[off++] = deleted ? 1 : 0;
-	SHA256(buf, off, h);
+	hash_buf(buf, off, h);
 	return be64(h);
 }
 

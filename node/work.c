@@ -223,7 +223,7 @@ pool_buf_get(struct pool *p, size_t n)
 {
 	void *buf = NULL;
 
-	if (n > p->ops.buf_size || p->bufs == NULL)
+	if (n > p->ops.buf_size || n <= POOL_BUF_SMALL || p->bufs == NULL)
 		return xmalloc(n > 0 ? n : 1);
 	pthread_mutex_lock(&p->buf_mtx);
 	if (p->nbufs > 0)
@@ -237,7 +237,7 @@ pool_buf_put(struct pool *p, void *buf, size_t n)
 {
 	if (buf == NULL)
 		return;
-	if (n <= p->ops.buf_size && p->bufs != NULL) {
+	if (n <= p->ops.buf_size && n > POOL_BUF_SMALL && p->bufs != NULL) {
 		pthread_mutex_lock(&p->buf_mtx);
 		if (p->nbufs < p->ops.buf_keep) {
 			p->bufs[p->nbufs++] = buf;

@@ -51,10 +51,14 @@ void pool_submit_first(struct pool *p, struct job *j);
 void pool_kick(struct pool *p);
 /* Jobs queued or running. Loop thread. */
 unsigned pool_pending(const struct pool *p);
-/* A buffer of n bytes for a job (any thread). n <= buf_size: a kept one if there is
- * one, else a new one of buf_size bytes; larger: plain malloc. A fresh 1 MiB malloc is
- * an mmap whose pages fault in on first touch: that was a fifth of the CPU time of a
- * get and an eighth of the loop thread's for a store. */
+/* A buffer of n bytes for a job (any thread). POOL_BUF_SMALL < n <= buf_size: a kept
+ * one if there is one, else a new one of buf_size bytes; smaller or larger: plain
+ * malloc. A fresh 1 MiB malloc is an mmap whose pages fault in on first touch: that was
+ * a fifth of the CPU time of a get and an eighth of the loop thread's for a store. A
+ * small part (a 4 KiB file) comes from the heap: given a kept 1 MiB buffer, it took one
+ * that a large upload could use, and with more small stores in flight than buffers
+ * kept, each of the others was an mmap and a munmap of 1 MiB. */
+#define POOL_BUF_SMALL (64 * 1024)
 void *pool_buf_get(struct pool *p, size_t n);
 /* Give back a buffer from pool_buf_get(p, n), with the same n. NULL ok. */
 void pool_buf_put(struct pool *p, void *buf, size_t n);

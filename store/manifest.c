@@ -197,7 +197,7 @@ manifest_hash(const struct manifest *m, uint8_t out[HASH_LEN])
 	encode_header(m, hdr);
 	if ((ctx = EVP_MD_CTX_new()) == NULL)
 		fatalx("EVP_MD_CTX_new");
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	if (EVP_DigestInit_ex(ctx, sha256_md(), NULL) != 1 ||
 	    EVP_DigestUpdate(ctx, hdr, sizeof hdr) != 1 ||
 	    (m->nchunks > 0 &&
 	    EVP_DigestUpdate(ctx, m->chunks, (size_t)m->nchunks * HASH_LEN) != 1) ||

@@ -132,7 +132,7 @@ sha256_ctx(void)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, sha256_md(), NULL) != 1)
 		fatalx("EVP sha256 init failed");
 	return ctx;
 }
