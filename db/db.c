@@ -241,8 +241,9 @@ static const char *const db_sql[ST__COUNT] = {
 
 	[ST_FILE_CURRENT] = "SELECT " FILE_COLS " FROM files f WHERE f.key = ?1"
 	    " ORDER BY f.version DESC, f.origin DESC LIMIT 1",
-	[ST_FILE_FIND] = "SELECT id, deleted, manifest_hash FROM files"
-	    " WHERE key = ?1 AND version = ?2 AND origin = ?3",
+	/* every version of a key, newest first (by the UNIQUE index, read backwards) */
+	[ST_FILE_VERSIONS] = "SELECT id, version, origin, deleted, manifest_hash FROM files"
+	    " WHERE key = ?1 ORDER BY version DESC, origin DESC",
 	[ST_FILE_INSERT] = "INSERT INTO files (key, version, origin, deleted, size,"
 	    " chunk_size, nchunks, file_hash, manifest_hash, created_ms, prev_version,"
 	    " prev_origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",

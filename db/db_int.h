@@ -37,7 +37,7 @@ enum db_stmt_id {
 	ST_META_SET,
 	/* files.c */
 	ST_FILE_CURRENT,
-	ST_FILE_FIND,
+	ST_FILE_VERSIONS,
 	ST_FILE_INSERT,
 	ST_FILE_DROP_OLDER,
 	ST_FILE_ROW,

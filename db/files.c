@@ -190,35 +190,86 @@ chunk_len(const struct manifest *m, uint64_t i)
 	return m->size - (m->nchunks - 1) * (uint64_t)m->chunk_size;
 }
 
-/* Look for the row (key, version, origin). 1 found (*id, *deleted, mh = its manifest
- * hash, zeros if NULL), 0 not found, -1 error. */
+/* (version, origin) of a against b: <0, 0, >0. Ties on version go by origin (memcmp),
+ * as SQLite orders the blobs. */
 static int
-file_find(struct db *db, const char *key, uint64_t version, const uint8_t *origin,
-    int64_t *id, int *deleted, uint8_t mh[HASH_LEN], char **cause)
+ver_cmp(uint64_t va, const uint8_t *oa, uint64_t vb, const uint8_t *ob)
 {
-	sqlite3_stmt *s = db_stmt(db, ST_FILE_FIND);
-	int rc, ret = -1;
+	if (va != vb)
+		return va < vb ? -1 : 1;
+	return memcmp(oa, ob, NODE_ID_LEN);
+}
 
-	if (sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_int64(s, 2, (sqlite3_int64)version) != SQLITE_OK ||
-	    sqlite3_bind_blob(s, 3, origin, NODE_ID_LEN, SQLITE_STATIC) != SQLITE_OK) {
-		db_fail(db, cause, "file find");
+/* What recording (version, origin) of key meets, in one read of the key's rows (usually
+ * none or one): *cur its current version (cur->found 0: none); whether that exact
+ * version is there (returns 1, with *id, *deleted and mh, its manifest hash, zeros if
+ * NULL); *older whether some version of the key is older. 0 not there, -1 error.
+ * (Four statements did this: the current version before and after, a lookup of the
+ * exact row, and a delete of older versions run whether or not there were any.) */
+static int
+file_versions(struct db *db, const char *key, uint64_t version, const uint8_t *origin,
+    struct dg_entry *cur, int64_t *id, int *deleted, uint8_t mh[HASH_LEN], int *older,
+    char **cause)
+{
+	sqlite3_stmt *s = db_stmt(db, ST_FILE_VERSIONS);
+	uint8_t o[NODE_ID_LEN];
+	uint64_t v;
+	int rc, c, ret = -1;
+
+	memset(cur, 0, sizeof *cur);
+	*older = 0;
+	if (sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC) != SQLITE_OK) {
+		db_fail(db, cause, "file versions");
 		goto out;
 	}
-	if ((rc = db_step(db, s, "file find", cause)) == -1)
-		goto out;
-	if (rc == SQLITE_DONE) {
-		ret = 0;
-		goto out;
+	ret = 0;
+	while ((rc = db_step(db, s, "file versions", cause)) == SQLITE_ROW) {
+		v = (uint64_t)sqlite3_column_int64(s, 1);
+		if (db_col_blob(db, s, 2, o, sizeof o, cause) == -1) {
+			ret = -1;
+			goto out;
+		}
+		if (!cur->found) {
+			cur->found = 1;
+			cur->version = v;
+			memcpy(cur->origin, o, sizeof o);
+			cur->deleted = sqlite3_column_int(s, 3) != 0;
+		}
+		if ((c = ver_cmp(v, o, version, origin)) < 0) {
+			*older = 1; /* newest first: the rest are older still */
+			break;
+		}
+		if (c == 0) {
+			*id = sqlite3_column_int64(s, 0);
+			*deleted = sqlite3_column_int(s, 3) != 0;
+			if (db_col_blob(db, s, 4, mh, HASH_LEN, cause) == -1) {
+				ret = -1;
+				goto out;
+			}
+			ret = 1;
+		}
 	}
-	*id = sqlite3_column_int64(s, 0);
-	*deleted = sqlite3_column_int(s, 1) != 0;
-	if (db_col_blob(db, s, 2, mh, HASH_LEN, cause) == -1)
-		goto out;
-	ret = 1;
+	if (rc == -1)
+		ret = -1;
 out:
 	db_reset(s);
 	return ret;
+}
+
+/* The current entry once (version, origin, deleted) is recorded and the older versions
+ * are gone: the newer of the two. */
+static void
+entry_after(struct dg_entry *after, const struct dg_entry *cur, uint64_t version,
+    const uint8_t *origin, int deleted)
+{
+	if (cur->found && ver_cmp(cur->version, cur->origin, version, origin) > 0) {
+		*after = *cur;
+		return;
+	}
+	after->found = 1;
+	after->version = version;
+	memcpy(after->origin, origin, sizeof after->origin);
+	after->deleted = deleted;
 }
 
 static int
@@ -350,7 +401,7 @@ file_put(struct db *db, struct db_file *f, const struct manifest *m, int local,
 	struct dg_entry before, after;
 	uint8_t mh[HASH_LEN];
 	int64_t id;
-	int own, deleted, found, ok = 0;
+	int own, deleted, found, older, ok = 0;
 
 	if (f->key == NULL)
 		return set_cause(cause, "file put: no key");
@@ -377,9 +428,8 @@ file_put(struct db *db, struct db_file *f, const struct manifest *m, int local,
 
 	if (db_op_begin(db, &own, cause) == -1)
 		return -1;
-	if (db->dg != NULL && db_dg_current(db, f->key, &before, cause) == -1)
-		goto out;
-	found = file_find(db, f->key, f->version, f->origin, &id, &deleted, mh, cause);
+	found = file_versions(db, f->key, f->version, f->origin, &before, &id, &deleted, mh,
+	    &older, cause);
 	if (found == -1)
 		goto out;
 	if (found) {
@@ -398,11 +448,10 @@ file_put(struct db *db, struct db_file *f, const struct manifest *m, int local,
 		goto out;
 	if (!f->deleted && file_chunks_insert(db, id, m, local, cause) == -1)
 		goto out;
-	if (file_drop_older(db, f->key, f->version, f->origin, cause) == -1)
+	if (older && file_drop_older(db, f->key, f->version, f->origin, cause) == -1)
 		goto out;
 	if (db->dg != NULL) {
-		if (db_dg_current(db, f->key, &after, cause) == -1)
-			goto out;
+		entry_after(&after, &before, f->version, f->origin, f->deleted);
 		db_dg_note(db, f->key, &before, &after);
 	}
 	f->id = id;
@@ -424,35 +473,24 @@ db_file_delete(struct db *db, const char *key, uint64_t version,
 {
 	struct db_file t;
 	struct dg_entry before, after;
-	sqlite3_stmt *s = db_stmt(db, ST_FILE_CURRENT);
 	uint8_t mh[HASH_LEN];
 	int64_t id;
-	int own, rc, deleted, found, ok = 0, ret = -1;
+	int own, deleted, found, older, ok = 0, ret = -1;
 
 	if (version > INT64_MAX)
 		return set_cause(cause, "file delete: version %llx out of range",
 		    (unsigned long long)version);
 	if (db_op_begin(db, &own, cause) == -1)
 		return -1;
-	if (db->dg != NULL && db_dg_current(db, key, &before, cause) == -1)
+	found = file_versions(db, key, version, origin, &before, &id, &deleted, mh, &older,
+	    cause);
+	if (found == -1)
 		goto out;
-
-	if (sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC) != SQLITE_OK) {
-		db_fail(db, cause, "file delete");
-		goto out;
-	}
-	if ((rc = db_step(db, s, "file delete", cause)) == -1)
-		goto out;
-	if (rc == SQLITE_DONE || sqlite3_column_int(s, 4) != 0) {
+	if (!before.found || before.deleted) {
 		ret = 1; /* nothing live to delete */
 		ok = 1;
 		goto out;
 	}
-	db_reset(s);
-
-	found = file_find(db, key, version, origin, &id, &deleted, mh, cause);
-	if (found == -1)
-		goto out;
 	if (found) {
 		if (!deleted) {
 			set_cause(cause, "file delete: version %016llx of that key from that "
@@ -471,17 +509,15 @@ db_file_delete(struct db *db, const char *key, uint64_t version,
 	t.deleted = 1;
 	t.created_ms = now_ms;
 	if (file_insert(db, &t, &id, cause) == -1 ||
-	    file_drop_older(db, key, version, origin, cause) == -1)
+	    (older && file_drop_older(db, key, version, origin, cause) == -1))
 		goto out;
 	if (db->dg != NULL) {
-		if (db_dg_current(db, key, &after, cause) == -1)
-			goto out;
+		entry_after(&after, &before, version, origin, 1);
 		db_dg_note(db, key, &before, &after);
 	}
 	ret = 0;
 	ok = 1;
 out:
-	db_reset(s);
 	if (db_op_end(db, own, ok, cause) == -1)
 		return -1;
 	return ok ? ret : -1;
