@@ -502,6 +502,31 @@ conn_close_after(struct conn *c)
 	evtimer_add(c->timer, &tv);
 }
 
+/*
+ * Append a frame (a, then b) to the link's output in one contiguous piece. libevent's TLS
+ * bufferevent hands each piece of its output buffer to its own SSL_write: one TLS
+ * record, one write(2) here and two read(2)s at the other end. bufferevent_write()
+ * fills what is left of the buffer's last piece and starts another, and a chunk sent by
+ * reference is a piece of its own: a pushed 4 KiB chunk was three records (FILE, the
+ * chunk's header, its bytes). Reserved in one piece, a frame is one record at most, and
+ * frames written one after the other share one while it has room.
+ */
+static int
+out_add(struct conn *c, const void *a, size_t alen, const void *b, size_t blen)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer_iovec v;
+
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(alen + blen), &v, 1) != 1 ||
+	    v.iov_len < alen + blen)
+		return -1;
+	memcpy(v.iov_base, a, alen);
+	if (blen > 0)
+		memcpy((uint8_t *)v.iov_base + alen, b, blen);
+	v.iov_len = alen + blen;
+	return evbuffer_commit_space(out, &v, 1) == 0 ? 0 : -1;
+}
+
 static int
 conn_send(struct conn *c, const struct msg *m)
 {
@@ -511,7 +536,8 @@ conn_send(struct conn *c, const struct msg *m)
 	wr_init(&w, FRAME_HDR_LEN + FRAME_MAX_PAYLOAD);
 	if (msg_frame(&w, m) == -1)
 		log_warnx("peer %s: cannot encode %s", peer_name(c), msg_type_name(m->type));
-	else if (bufferevent_write(c->bev, w.p, w.len) == 0)
+	else if (w.len <= NET_COPY_MAX ? out_add(c, w.p, w.len, NULL, 0) == 0 :
+	    bufferevent_write(c->bev, w.p, w.len) == 0)
 		rc = 0;
 	wr_free(&w);
 	return rc;
@@ -2316,6 +2342,12 @@ net_send_ref(struct node *n, const uint8_t id[NODE_ID_LEN], const void *head, si
 
 	if (c == NULL)
 		return -1;
+	if (hlen + len <= NET_COPY_MAX) {
+		/* copied: one piece of the output with the header (see out_add) */
+		out_add(c, head, hlen, data, len);
+		cleanup(data, len, arg);
+		return 0;
+	}
 	if ((b = evbuffer_new()) == NULL) {
 		cleanup(data, len, arg);
 		return 0;

@@ -33,6 +33,7 @@ struct evhttp_request;
 #define NET_PUSH_DELAY_MS 200       /* a new peer: PEERS to every peer this soon... */
 #define NET_PUSH_MIN_MS 1000        /* ...but at most once per this */
 #define NET_BACKOFF_MAX_MS (5 * 60 * 1000)
+#define NET_COPY_MAX (16 * 1024)    /* frames up to a TLS record: copied whole (out_add) */
 #define NET_OUT_SOFT (256 * 1024)   /* skip PEERS/PING while more than this is queued */
 #define NET_OUT_HARD (4 * 1024 * 1024) /* drop a peer that lets this much pile up... */
 /* ...beyond what replication may queue (two windows of 1 MiB chunks: ours and its) */
