@@ -508,8 +508,9 @@ conn_close_after(struct conn *c)
  * record, one write(2) here and two read(2)s at the other end. bufferevent_write()
  * fills what is left of the buffer's last piece and starts another, and a chunk sent by
  * reference is a piece of its own: a pushed 4 KiB chunk was three records (FILE, the
- * chunk's header, its bytes). Reserved in one piece, a frame is one record at most, and
- * frames written one after the other share one while it has room.
+ * chunk's header, its bytes). Reserved in one piece, a frame up to a record's size
+ * never needs a record of its own, and frames written one after the other go out
+ * together while the piece has room: as few records as their bytes need.
  */
 static int
 out_add(struct conn *c, const void *a, size_t alen, const void *b, size_t blen)
