@@ -209,7 +209,7 @@ FUZZ_GCC     ?= gcc
 FUZZ_DIR     := build-fuzz
 # The project sources the harnesses need (not all of them: a half-finished module
 # elsewhere must not break the fuzz build).
-FUZZ_LIBSRCS := lib/buf.c lib/util.c lib/log.c lib/config.c store/manifest.c \
+FUZZ_LIBSRCS := lib/buf.c lib/util.c lib/log.c lib/config.c store/manifest.c store/sha256.c \
                 p2p/frame.c p2p/msg.c p2p/ticket.c p2p/netkey.c p2p/keyfile.c p2p/ossl.c
 # Same language, include and pkg-config flags as CFLAGS above, whatever CFLAGS is set to.
 FUZZ_FLAGS   := -std=c17 $(WARN) -D_GNU_SOURCE -I. -pthread -DP2P_VERSION='"$(VERSION)"' \

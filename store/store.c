@@ -60,30 +60,6 @@ struct store {
 	uint64_t pin_mul; /* random odd multiplier: peers cannot aim hashes at one slot */
 };
 
-static EVP_MD *sha256_fetched;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void
-sha256_fetch(void)
-{
-	if ((sha256_fetched = EVP_MD_fetch(NULL, "SHA2-256", NULL)) == NULL)
-		fatalx("EVP_MD_fetch SHA2-256 failed");
-}
-
-const EVP_MD *
-sha256_md(void)
-{
-	pthread_once(&sha256_once, sha256_fetch);
-	return sha256_fetched;
-}
-
-void
-hash_buf(const void *p, size_t n, uint8_t out[HASH_LEN])
-{
-	if (EVP_Digest(p, n, out, NULL, sha256_md(), NULL) != 1)
-		fatalx("EVP_Digest sha256 failed");
-}
-
 static void
 rel_path(const uint8_t h[HASH_LEN], char out[REL_LEN])
 {
@@ -467,7 +443,7 @@ store_verify_chunk(struct store *s, const uint8_t h[HASH_LEN], uint64_t *size,
 	buf = xmalloc(VERIFY_BUF);
 	if ((ctx = EVP_MD_CTX_new()) == NULL)
 		fatalx("EVP_MD_CTX_new");
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+	if (EVP_DigestInit_ex(ctx, sha256_md(), NULL) != 1)
 		fatalx("EVP_DigestInit_ex sha256");
 	for (;;) {
 		ssize_t r = read(fd, buf, VERIFY_BUF);
