@@ -3,8 +3,8 @@
 # out_add): capture loopback (tshark) while A stores N 4 KiB files and pushes each to B,
 # then read the TLS record lengths A sent to B. A record holding a 4 KiB chunk alone
 # (4,096 bytes + 17 of TLS 1.3 overhead), as when the chunk went by reference after a
-# record of its own for the header, must not appear; exactly N records must be large
-# enough for a chunk and its header. Every file must be readable on B. Skips (exit 77)
+# record of its own for the header, must not appear; N records (or more, should a repair
+# fetch send one again) must be large enough for a chunk and its header. Every file must be readable on B. Skips (exit 77)
 # when tshark is missing or capturing is not permitted.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/repl_lib.sh"
@@ -75,6 +75,7 @@ alone=$(awk -v n=$((SIZE + 17)) '$1 == n' "$T/lengths.txt" | wc -l)
 # a chunk, its 44-byte CHUNK_PUT header and the record's 17 bytes of overhead
 whole=$(awk -v n=$((SIZE + 44 + 17)) '$1 >= n' "$T/lengths.txt" | wc -l)
 assert_eq "$alone" 0 "records holding a 4 KiB chunk without its header"
-assert_eq "$whole" "$N" "records holding a 4 KiB chunk with its header"
+# at least N: a repair fetch (CHUNK_DATA, also whole) may add one
+[ "$whole" -ge "$N" ] || fail "only $whole records hold a 4 KiB chunk with its header, want $N"
 note "$total application-data records from A for $N stores; every chunk in one with its header"
 finish
