@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static uint64_t
 be64(const uint8_t *p)
 {

@@ -49,11 +49,11 @@ size_t store_inline_max(const struct store *s);
 
 void store_chunk_path(const struct store *s, const uint8_t h[HASH_LEN], char *buf, size_t len);
 
-/* SHA-256 of a buffer (OpenSSL EVP). */
-/* SHA-256, fetched from the provider once for the process. EVP_sha256() and the
- * one-shot SHA256() look the algorithm up again at every use (OpenSSL 3: a lock and a
- * table lookup), which cost as much as hashing a 4 KiB chunk. */
+/* SHA-256, fetched from the provider once for the process (store/sha256.c).
+ * EVP_sha256() and the one-shot SHA256() look the algorithm up again at every use
+ * (OpenSSL 3: a lock and a table lookup per call). */
 const EVP_MD *sha256_md(void);
+/* SHA-256 of a buffer. */
 void hash_buf(const void *p, size_t n, uint8_t out[HASH_LEN]);
 
 /* Write a chunk whose hash the caller computed: tmp file + rename. If a file of that
