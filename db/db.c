@@ -775,6 +775,20 @@ db_checkpoint(struct db *db, int *log, int *done, char **cause)
 	return 0;
 }
 
+int
+db_sync(struct db *db, char **cause)
+{
+	sqlite3_file *f = NULL;
+	int rc;
+
+	if (sqlite3_file_control(db->sq, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK ||
+	    f == NULL || f->pMethods == NULL)
+		return set_cause(cause, "%s: sync: no database file", db->path);
+	if ((rc = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL)) != SQLITE_OK)
+		return set_cause(cause, "%s: sync: %s", db->path, sqlite3_errstr(rc));
+	return 0;
+}
+
 void
 db_close(struct db *db)
 {

@@ -37,6 +37,11 @@ void db_wal_watch(struct db *db);
 int db_is_full(struct db *db);
 int db_wal_pages(const struct db *db);
 int db_checkpoint(struct db *db, int *log, int *done, char **cause); /* NULL ok */
+/* Sync the database file (not the WAL) through SQLite's own file object. A checkpoint
+ * syncs the database only when it copied the WAL to its very end; a passive one that the
+ * writer outran leaves its copies to the kernel, and the next checkpoint that does reach
+ * the end then syncs all of them at once. 0 or -1. */
+int db_sync(struct db *db, char **cause);
 /* Look for damage: PRAGMA quick_check (full = 0: every page and record, NOT NULL and
  * CHECK constraints; linear in the file's size) or integrity_check (full = 1: also every
  * index against its table). 0 sound; 1 damaged, *problem (caller frees) says what SQLite

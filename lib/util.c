@@ -359,6 +359,14 @@ mono_ms(void)
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
+uint64_t
+mono_us(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
+}
+
 /* Test hook: P2P_CLOCK_OFFSET_S=N (-86400..86400) shifts this process's wall clock by N
  * seconds, to run nodes with skewed clocks on one machine (t_fault_clock_skew). Read
  * once; an invalid value is reported and ignored. */

@@ -52,6 +52,7 @@ int fsync_dir(const char *path);
 char *path_dirname(const char *path);
 
 uint64_t mono_ms(void); /* CLOCK_MONOTONIC */
+uint64_t mono_us(void);
 /* CLOCK_REALTIME, ms since epoch, plus the test hook P2P_CLOCK_OFFSET_S (seconds; see
  * util.c): every wall-clock timestamp of the node (HLC versions, tombstone ages, peers'
  * last seen) comes from here. */

@@ -26,6 +26,11 @@ struct metrics {
 	atomic_uint_fast64_t chunks_written, chunks_deduped;
 	atomic_uint_fast64_t chunks_verified, chunk_verify_failures;
 	atomic_uint_fast64_t commit_batches, commits;
+	/* where the committer's time goes (microseconds): all of its batches, the WAL
+	 * write and sync of their commits, the checkpoints it ran itself; and the
+	 * checkpointer thread's passes */
+	atomic_uint_fast64_t commit_us, commit_wal_us, ckpt_stalls, ckpt_stall_us;
+	atomic_uint_fast64_t ckpts, ckpt_us;
 	atomic_uint_fast64_t gc_chunks, gc_runs, orphans_removed;
 	atomic_uint_fast64_t http_requests, http_errors;
 	/* replication (repl.c) */

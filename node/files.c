@@ -89,7 +89,12 @@ commit_tctx_init(void *arg, char **cause)
 
 /* Checkpointer thread (p2p-ckpt): when the committer kicks it (the WAL passed
  * CKPT_KICK_PAGES), and every CKPT_IDLE_MS. A passive checkpoint copies the WAL's pages
- * into the database and syncs it while the committer goes on appending to the WAL. */
+ * into the database while the committer goes on appending to the WAL, then syncs the
+ * database here. SQLite syncs it only when a checkpoint copied the WAL to its end, which
+ * under load only the committer's last pass does (ckpt_after_commit): that sync then
+ * wrote every page this thread had copied since the log last restarted, up to 32 MiB of
+ * scattered pages, and took 20 ms on average while no store could commit (perf trace,
+ * node 1 of 3, 64 clients). */
 static void
 ckpt_idle(void *ctx, void *arg)
 {
@@ -98,8 +103,13 @@ ckpt_idle(void *ctx, void *arg)
 	int log = 0, done = 0;
 
 	(void)arg;
+	uint64_t t0 = mono_us();
 	int rc = db_checkpoint(t->db, &log, &done, &cause);
 
+	if (rc == 0 && done > 0)
+		rc = db_sync(t->db, &cause);
+	atomic_fetch_add(&t->n->m.ckpts, 1);
+	atomic_fetch_add(&t->n->m.ckpt_us, mono_us() - t0);
 	atomic_store(&t->n->ckpt_busy, 0);
 	if (rc == -1) {
 		log_warnx("checkpoint: %s", cause);
@@ -810,8 +820,9 @@ nospace_status(struct jobq *q)
 static void
 ckpt_after_commit(struct node *n, struct tctx *t)
 {
-	int pages = db_wal_pages(t->db), log = 0, done = 0, added, own;
+	int pages = db_wal_pages(t->db), log = 0, done = 0, added, own, rc;
 	char *cause = NULL;
+	uint64_t t0;
 
 	if (pages < n->ckpt_base || pages < n->ckpt_finished) {
 		/* the log restarted */
@@ -834,7 +845,11 @@ ckpt_after_commit(struct node *n, struct tctx *t)
 	if (!own || pages - n->ckpt_finished < CKPT_KICK_PAGES)
 		return;
 	n->ckpt_finished = pages;
-	if (db_checkpoint(t->db, &log, &done, &cause) == -1) {
+	t0 = mono_us();
+	rc = db_checkpoint(t->db, &log, &done, &cause);
+	atomic_fetch_add(&n->m.ckpt_stalls, 1);
+	atomic_fetch_add(&n->m.ckpt_stall_us, mono_us() - t0);
+	if (rc == -1) {
 		log_warnx("checkpoint (committer): %s", cause);
 		free(cause);
 		return;
@@ -843,11 +858,21 @@ ckpt_after_commit(struct node *n, struct tctx *t)
 	    done, log);
 }
 
-static void
-commit_batch(struct jobq *q, void *ctx, void *arg)
+/* The commit of a batch: SQLite writes its pages to the WAL and syncs it. */
+static int
+commit_tx(struct node *n, struct db *db, char **cause)
 {
-	struct tctx *t = ctx;
-	struct node *n = arg;
+	uint64_t t0 = mono_us();
+	int rc = db_commit(db, cause);
+
+	atomic_fetch_add(&n->m.commit_wal_us, mono_us() - t0);
+	return rc;
+}
+
+/* Committer: one batch of versions, tombstones and functions (commit_batch, below). */
+static void
+commit_batch_run(struct jobq *q, struct tctx *t, struct node *n)
+{
 	struct job *j;
 	struct commit_job *c;
 	char *cause = NULL, hlc[32];
@@ -889,7 +914,7 @@ commit_batch(struct jobq *q, void *ctx, void *arg)
 		}
 		snprintf(hlc, sizeof hlc, "%" PRIu64, n->hlc);
 		if (!failed && db_meta_set(t->db, "hlc", hlc, &cause) == 0 &&
-		    db_commit(t->db, &cause) == 0) {
+		    commit_tx(n, t->db, &cause) == 0) {
 			nospace_status(q);
 			atomic_fetch_add(&n->m.commit_batches, 1);
 			gc_kick(n, garbage || n->commit_garbage);
@@ -924,7 +949,7 @@ commit_batch(struct jobq *q, void *ctx, void *arg)
 		}
 		snprintf(hlc, sizeof hlc, "%" PRIu64, n->hlc);
 		if (db_meta_set(t->db, "hlc", hlc, &cause) == -1 ||
-		    db_commit(t->db, &cause) == -1) {
+		    commit_tx(n, t->db, &cause) == -1) {
 			db_rollback(t->db);
 			c->status = 500;
 			c->err = cause;
@@ -934,6 +959,17 @@ commit_batch(struct jobq *q, void *ctx, void *arg)
 	nospace_status(q);
 	gc_kick(n, garbage || n->commit_garbage);
 	ckpt_after_commit(n, t);
+}
+
+/* Committer: a batch, timed (p2p_commit_seconds_total). */
+static void
+commit_batch(struct jobq *q, void *ctx, void *arg)
+{
+	struct node *n = arg;
+	uint64_t t0 = mono_us();
+
+	commit_batch_run(q, ctx, n);
+	atomic_fetch_add(&n->m.commit_us, mono_us() - t0);
 }
 
 static void

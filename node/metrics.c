@@ -19,6 +19,16 @@ metric(struct evbuffer *b, const char *name, const char *type, const char *help,
 #define C(name, field, help) \
 	metric(b, name, "counter", help, (uint64_t)atomic_load(&n->m.field))
 
+/* A counter of microseconds, exposed in seconds (Prometheus' base unit). */
+static void
+seconds(struct evbuffer *b, const char *name, const char *help, uint64_t us)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 ".%06" PRIu64 "\n",
+	    name, help, name, name, us / 1000000, us % 1000000);
+}
+
+#define S(name, field, help) seconds(b, name, help, (uint64_t)atomic_load(&n->m.field))
+
 void
 metrics_render(struct node *n, struct evbuffer *b)
 {
@@ -37,6 +47,17 @@ metrics_render(struct node *n, struct evbuffer *b)
 	C("p2p_deletes_total", deletes, "Deletes (tombstones written) through this node.");
 	C("p2p_commit_batches_total", commit_batches,
 	    "Group commits (one sync and one transaction each).");
+	S("p2p_commit_seconds_total", commit_us,
+	    "Time the committer thread spent in group commits, all included.");
+	S("p2p_commit_wal_seconds_total", commit_wal_us,
+	    "Of which writing the commits' pages to the WAL and syncing it.");
+	C("p2p_checkpoint_stalls_total", ckpt_stalls,
+	    "Checkpoints the committer ran itself (the WAL's last pages, so that it restarts).");
+	S("p2p_checkpoint_stall_seconds_total", ckpt_stall_us,
+	    "Time the committer spent in them, committing nothing.");
+	C("p2p_checkpoints_total", ckpts, "Checkpoint passes of the checkpointer thread.");
+	S("p2p_checkpoint_seconds_total", ckpt_us,
+	    "Time the checkpointer thread spent in them (copies and database syncs).");
 	C("p2p_gc_chunks_total", gc_chunks, "Unreferenced chunks collected.");
 	C("p2p_gc_runs_total", gc_runs, "Garbage-collection passes.");
 	C("p2p_orphans_removed_total", orphans_removed,

@@ -161,15 +161,6 @@ net_rand(struct net *nt)
 	return (uint32_t)((nt->rng * 2685821657736338717ULL) >> 32);
 }
 
-static uint64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static struct timeval
 tv_ms(uint64_t ms)
 {

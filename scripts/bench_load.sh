@@ -33,7 +33,9 @@
 #             request (the body is a function of the key, so dedup never shortcuts a store);
 #             closed loop, or RATE stores/s offered; CPU time and bytes written to
 #             storage per store, all the daemons started here together (/proc/PID/stat,
-#             /proc/PID/io), and in a closed loop the mean latency Little's law implies
+#             /proc/PID/io), and in a closed loop the mean latency Little's law implies;
+#             per node, where its committer's time went (GET /metrics: busy, WAL writes
+#             and syncs, checkpoints of its own)
 #   get       p2pload get: $CONNS clients, $DURATION s, random stored keys, each body
 #             compared byte for byte with what its key must hold
 #   check     stores answered 201 = files with this run's prefix in GET /v1/files (per node);
@@ -170,6 +172,21 @@ wbytes() {
 		awk '$1 == "write_bytes:" { s += $2 } END { printf "%.0f\n", s }'
 }
 cpu0=$( [ "${#NPIDS[@]}" -gt 0 ] && cputotal) wb0=$( [ "${#NPIDS[@]}" -gt 0 ] && wbytes)
+# committer: the daemons' own timings (GET /metrics), one line per node:
+# batches, busy s, WAL s, own checkpoints, their s, checkpointer passes, their s
+committer() {
+	local a
+	for a in "${ADDRS[@]}"; do
+		curl -sf --max-time 5 "http://$a/metrics" | awk '
+			{ v[$1] = $2 }
+			END { printf "%s %s %s %s %s %s %s\n", v["p2p_commit_batches_total"] + 0,
+				v["p2p_commit_seconds_total"] + 0, v["p2p_commit_wal_seconds_total"] + 0,
+				v["p2p_checkpoint_stalls_total"] + 0,
+				v["p2p_checkpoint_stall_seconds_total"] + 0,
+				v["p2p_checkpoints_total"] + 0, v["p2p_checkpoint_seconds_total"] + 0 }'
+	done
+}
+committer >"$W/commit0"
 log "put: $CONNS clients for $DURATION s, ${RATE:+$RATE stores/s offered (open loop)}${RATE:-closed loop}"
 out=$("$LOAD" put --addr "$NODES" --conns "$CONNS" --duration "$DURATION" --size "$SIZE" \
 	--prefix "$PREFIX" --keys-out "$W/keys" --progress 10 ${RATE:+--rate "$RATE"} ${LAT_OUT:+--lat-out "$LAT_OUT"} | tail -1)
@@ -183,6 +200,16 @@ if [ -n "$PERFPID" ]; then
 	log "  perf report: $BENCH_TMP/perf-put.txt"
 fi
 stored=$(wc -l <"$W/keys")
+committer >"$W/commit1"
+# per node: share of the phase the committer was busy, in WAL writes and syncs, and
+# stalled in checkpoints of its own (no store commits meanwhile)
+paste -d' ' "$W/commit0" "$W/commit1" | awk -v s="$DURATION" '{
+	b = $8 - $1; own = $11 - $4; ck = $13 - $6
+	printf "  committer, node %d: %d batches, busy %.0f%% of the phase (WAL writes and syncs %.0f%%); %d checkpoints of its own, mean %.1f ms (%.1f%% of the phase); checkpointer: %d passes, mean %.1f ms\n",
+		NR, b, ($9 - $2) * 100 / s, ($10 - $3) * 100 / s, own,
+		(own > 0 ? ($12 - $5) * 1000 / own : 0), ($12 - $5) * 100 / s,
+		ck, (ck > 0 ? ($14 - $7) * 1000 / ck : 0) }' >"$W/commit.txt"
+while IFS= read -r l; do log "$l"; done <"$W/commit.txt"
 if [ -n "$NPID" ]; then
 	threads | sort >"$W/threads1"
 	R[threads]=$(join "$W/threads0" "$W/threads1" |

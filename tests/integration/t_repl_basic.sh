@@ -31,6 +31,17 @@ for s in "${sizes[@]}"; do
 done
 api "$C" GET /metrics
 assert_contains "$BODY" "p2p_repl_push_failures_total 0" "C's metrics after the stores"
+# where the committer's time went: its batches and their WAL syncs took some, counted
+# in seconds; the checkpoint counters are there (no checkpoint need have run yet)
+for m in p2p_commit_seconds_total p2p_commit_wal_seconds_total; do
+	v=$(awk -v m="$m" '$1 == m {print $2}' <<<"$BODY")
+	awk -v v="${v:-x}" 'BEGIN { exit !(v ~ /^[0-9]+\.[0-9]+$/ && v + 0 > 0) }' ||
+		fail_later "C's $m is '${v:-missing}', want seconds > 0 after the stores"
+done
+for m in p2p_checkpoint_stalls_total p2p_checkpoint_stall_seconds_total \
+	p2p_checkpoints_total p2p_checkpoint_seconds_total; do
+	grep -Eq "^$m [0-9]+(\.[0-9]{6})?$" <<<"$BODY" || fail_later "C's metrics lack $m"
+done
 # the store reply says where the copies went (2 copies at least: C + one peer)
 run p2p "$C" store placed.bin "$T/in.3000000" --json
 expect_rc 0 "store --json"

@@ -1057,6 +1057,8 @@ START_TEST(test_wal_checkpoint)
 	ck_assert_msg(db_checkpoint(E, &log, &done, &cause) == 0, "checkpoint: %s", cause);
 	ck_assert_int_eq(log, before);
 	ck_assert_int_eq(done, log);
+	/* the checkpointer syncs the database file itself (node/files.c, ckpt_idle) */
+	ck_assert_msg(db_sync(E, &cause) == 0, "db_sync: %s", cause);
 	db_close(E);
 	/* the next write starts the log over */
 	put("w-next", 1, c, 3);
