@@ -4,8 +4,8 @@
 # then read the TLS record lengths A sent to B. A record holding a 4 KiB chunk alone
 # (4,096 bytes + 17 of TLS 1.3 overhead), as when the chunk went by reference after a
 # record of its own for the header, must not appear; N records (or more, should a repair
-# fetch send one again) must be large enough for a chunk and its header. Every file must be readable on B. Skips (exit 77)
-# when tshark is missing or capturing is not permitted.
+# fetch send one again) must be large enough for a chunk and its header. Every file must
+# be readable on B. Skips (exit 77) when tshark is missing or capturing is not permitted.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/repl_lib.sh"
 command -v tshark >/dev/null || skip "tshark is not installed (scripts/deps.sh installs it)"
